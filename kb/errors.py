@@ -1,0 +1,92 @@
+"""Errors kb raises, each with a stable code and the HTTP status a client should see.
+
+    KBError                      500  base; never raised as such
+    ├── InvalidRequest           400  a query or parameter a client sent is wrong
+    ├── Unauthorized             401  an API key is required and was missing or wrong
+    ├── DocumentNotFound         404  no series with that doc_id
+    ├── VersionNotFound          404  that doc_id has no such version (in that region)
+    ├── InvalidDocument          422  a policy file cannot be read or validated
+    │   └── InvalidFrontMatter   422  one front-matter key has a bad value
+    ├── ConfigError              500  settings or regions.yaml are unusable
+    ├── DataDirLocked            409  another kb process holds the data folder
+    ├── NotReady                 503  the service is still loading its index
+    └── StoreError               500  the vector store failed
+
+Foreign exceptions (chromadb, sqlite3, yaml, pydantic) are translated where they occur, so nothing
+above kb/ has to know those libraries.
+"""
+
+from __future__ import annotations
+
+
+class KBError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(KBError):
+    status = 400
+    code = "invalid_request"
+
+
+class Unauthorized(KBError):
+    status = 401
+    code = "unauthorized"
+
+
+class DocumentNotFound(KBError):
+    status = 404
+    code = "document_not_found"
+
+    def __init__(self, doc_id: str) -> None:
+        super().__init__(f"no document with doc_id {doc_id!r}")
+        self.doc_id = doc_id
+
+
+class VersionNotFound(KBError):
+    status = 404
+    code = "version_not_found"
+
+    def __init__(self, doc_id: str, version: int, region: str | None) -> None:
+        where = f" in region {region}" if region else ""
+        super().__init__(f"document {doc_id!r} has no version {version}{where}")
+        self.doc_id, self.version, self.region = doc_id, version, region
+
+
+class InvalidDocument(KBError):
+    status = 422
+    code = "invalid_document"
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+class InvalidFrontMatter(InvalidDocument):
+    code = "invalid_front_matter"
+
+    def __init__(self, path: str, field: str, reason: str) -> None:
+        super().__init__(path, f"front matter key '{field}': {reason}")
+        self.field = field
+
+
+class ConfigError(KBError):
+    code = "config_error"
+
+
+class DataDirLocked(KBError):
+    status = 409
+    code = "data_dir_locked"
+
+
+class NotReady(KBError):
+    status = 503
+    code = "not_ready"
+
+
+class StoreError(KBError):
+    code = "store_error"

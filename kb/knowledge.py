@@ -1,0 +1,395 @@
+"""The knowledge base: one object that owns the ledger, the vector store, the index and the clock.
+
+Reads (query, documents, staleness) and writes (apply a validated document, remove a file) both go
+through it; ``ingest`` decides *what* to write, this module keeps every write all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from kb.documents import Chunk, Document
+from kb.embedder import Embedder, load_embedder
+from kb.errors import DataDirLocked, DocumentNotFound, InvalidDocument, InvalidRequest, VersionNotFound
+from kb.index import VectorIndex
+from kb.ledger import FileRecord, Ledger, StoredChunk, VersionRecord
+from kb.regions import RegionTree
+from kb.retrieval import QueryAnswer, QueryRequest, QueryResult
+from kb.settings import Settings
+from kb.staleness import StalenessRow, staleness_report, version_flags
+from kb.store import ChunkStore
+from kb.timeline import Resolution, Timeline, Validity, VersionStatus, series_validity
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Change(StrEnum):
+    unchanged = "unchanged"
+    """The file's content is already the version on record."""
+    new_version = "new_version"
+    """A new version of its series was written."""
+    corrected = "corrected"
+    """An existing version got a new text or new front matter; the old text stays in history."""
+    restored = "restored"
+    """A deleted file came back unchanged; its version is in force again."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    change: Change
+    record: VersionRecord
+    chunks: int
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    current: Validity
+    """The version in force, else the latest one."""
+    status: VersionStatus
+    versions: int
+
+
+def _lock(data_dir: Path) -> IO[str]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / "kb.lock", "a+")  # noqa: SIM115 - held for the life of the process
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise DataDirLocked(
+            f"the data folder {data_dir} is in use by another kb process (pid {holder}); stop it, "
+            "or give this one its own --data"
+        ) from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+class KnowledgeBase:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        ledger: Ledger,
+        store: ChunkStore,
+        clock: Clock,
+        lock: IO[str],
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.ledger = ledger
+        self.store = store
+        self.clock = clock
+        self._lock_file = lock
+        self._lock = threading.RLock()
+        self.regions = RegionTree.load(settings.docs) if settings.docs.is_dir() else RegionTree()
+        self.timeline = Timeline(ledger.versions())
+        self.index = VectorIndex(embedder.dim, self._load_blocks)
+        self._resolutions: dict[tuple[str, ...], list[Resolution]] = {}
+
+    @classmethod
+    def open(cls, settings: Settings, embedder: Embedder | None = None, clock: Clock = utc_now) -> KnowledgeBase:
+        """Lock ``--data``, repair the store from the ledger, and load what is in force into memory."""
+        lock = _lock(settings.data)
+        try:
+            embedder = embedder or load_embedder(settings.model)
+            ledger = Ledger(settings.data / "ledger.sqlite3")
+            store = ChunkStore.open(settings.data, settings.chroma_url, embedder.model_id, embedder.dim)
+            kb = cls(settings, embedder, ledger, store, clock, lock)
+            kb._repair()
+            kb._warm()
+        except BaseException:
+            lock.close()
+            raise
+        return kb
+
+    def close(self) -> None:
+        self.ledger.close()
+        self._lock_file.close()
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def reload_regions(self) -> None:
+        regions = RegionTree.load(self.settings.docs)
+        with self._lock:
+            self.regions = regions
+            self._resolutions.clear()
+
+    # -- start-up ----------------------------------------------------------------------------------
+
+    def _repair(self) -> None:
+        """Embed what the ledger names but the store lacks; drop vectors a crash left unreferenced."""
+        wanted = self.ledger.embed_texts()
+        stored = self.store.ids()
+        missing = [cid for cid in wanted if cid not in stored]
+        if missing:
+            log.info("re-embedding %d chunks the vector store lacks", len(missing))
+            self._embed_into_store(missing, [wanted[cid] for cid in missing])
+        orphans = [cid for cid in stored if cid not in wanted]
+        if orphans:
+            log.info("removing %d vectors no version refers to (left by an interrupted ingest)", len(orphans))
+            self.store.delete(orphans)
+
+    def _warm(self) -> None:
+        now = self.now()
+        live = [
+            v.record.id
+            for series in self.timeline.all_series()
+            for v in series
+            if v.status(now) in (VersionStatus.in_force, VersionStatus.future)
+        ]
+        self.index.load(live)
+
+    def _load_blocks(self, version_ids: Collection[int]) -> dict[int, tuple[list[str], np.ndarray]]:
+        chunk_ids = self.ledger.chunk_ids_of(version_ids)
+        flat = [cid for ids in chunk_ids.values() for cid in ids]
+        vectors = self.store.vectors(flat) if flat else np.zeros((0, self.embedder.dim), np.float32)
+        out, start = {}, 0
+        for vid, ids in chunk_ids.items():
+            out[vid] = (ids, vectors[start : start + len(ids)])
+            start += len(ids)
+        return out
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    def _embed_into_store(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+        batch = 256
+        for start in range(0, len(ids), batch):
+            vectors = self.embedder.encode(texts[start : start + batch])
+            self.store.add(ids[start : start + batch], vectors, texts[start : start + batch])
+
+    def ensure_embedded(self, chunks: Sequence[Chunk]) -> int:
+        """Embed the chunks the store does not have yet; returns how many were embedded."""
+        unique = {c.chunk_id: c.embed_text for c in chunks}
+        missing = self.store.missing(list(unique))
+        self._embed_into_store(missing, [unique[cid] for cid in missing])
+        return len(missing)
+
+    def _refresh(self, *series: tuple[str, str]) -> None:
+        now = self.now()
+        with self._lock:
+            for doc_id, region in series:
+                records = self.ledger.series(doc_id, region)
+                self.timeline.replace_series((doc_id, region), records)
+                for validity in series_validity(records):
+                    if validity.status(now) in (VersionStatus.in_force, VersionStatus.future):
+                        self.index.load([validity.record.id])
+            self._resolutions.clear()
+
+    def _conflicting_source(self, record: VersionRecord, path: str) -> bool:
+        if record.source == path or not (self.settings.docs / record.source).exists():
+            return False
+        owner = self.ledger.file(record.source)
+        return owner is not None and owner.version_id == record.id
+
+    def apply(self, doc: Document, chunks: Sequence[Chunk], file_hash: str) -> Applied:
+        """Rule 3: same explicit version corrects it; changed content with a new or no version is new."""
+        now = self.now()
+        with self._lock:
+            series = [v.record for v in self.timeline.series(doc.doc_id, doc.region)]
+            if doc.version is not None:
+                same = next((r for r in series if r.version == doc.version), None)
+                if same is not None and self._conflicting_source(same, doc.source):
+                    raise InvalidDocument(
+                        doc.source,
+                        f"version {doc.version} of {doc.doc_id} ({doc.region}) is already defined by {same.source}",
+                    )
+            else:
+                previous = self.ledger.file(doc.source)
+                same = next((r for r in series if previous and r.id == previous.version_id), None)
+                if same is not None and same.content_hash != doc.content_hash:
+                    same = None  # the body changed: a new version, not a correction
+            if same is not None and same.file_hash == file_hash:
+                if same.retired_at or same.retracted_at:
+                    self.ledger.restore_version(same.id, doc.source, file_hash, now)
+                    self._refresh(same.series)
+                    return Applied(Change.restored, self.ledger.version(same.id), len(chunks))
+                self.ledger.record_file(doc.source, file_hash, doc.doc_id, same.id, now)
+                return Applied(Change.unchanged, same, len(chunks))
+            self.ensure_embedded(chunks)
+            number = same.version if same else (doc.version or max((r.version for r in series), default=0) + 1)
+            effective_from = doc.effective_from or (same.effective_from if same else now)
+            review_due = doc.review_by or effective_from + (doc.review_every or self.settings.default_review_interval)
+            record = self.ledger.commit_version(
+                doc, number, effective_from, review_due, chunks, file_hash, now, replaces=same
+            )
+            if same is not None:
+                self.index.drop(same.id)
+            self._refresh(record.series)
+            return Applied(Change.corrected if same else Change.new_version, record, len(chunks))
+
+    def remove_file(self, path: str) -> VersionStatus | None:
+        """Rule 4: retire the series if this file's version is in force, retract it if it is future."""
+        now = self.now()
+        with self._lock:
+            file = self.ledger.file(path)
+            if file is None:
+                return None
+            outcome = None
+            if file.version_id is not None:
+                record = self.ledger.version(file.version_id)
+                validity = next((v for v in self.timeline.series(*record.series) if v.record.id == record.id), None)
+                outcome = validity.status(now) if validity else None
+                if outcome is VersionStatus.in_force:
+                    self.ledger.end_version(record.id, "retired_at", now)
+                elif outcome is VersionStatus.future:
+                    self.ledger.end_version(record.id, "retracted_at", now)
+                self.ledger.forget_file(path)
+                self._refresh(record.series)
+            else:
+                self.ledger.forget_file(path)
+            return outcome
+
+    def move_file(self, old: str, new: str) -> None:
+        with self._lock:
+            self.ledger.move_file(old, new, self.now())
+            file = self.ledger.file(new)
+            if file is not None and file.version_id is not None:
+                self._refresh(self.ledger.version(file.version_id).series)
+
+    def record_error(self, path: str, file_hash: str, reason: str) -> None:
+        self.ledger.record_file_error(path, file_hash, reason, self.now())
+
+    def files(self) -> dict[str, FileRecord]:
+        return self.ledger.files()
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def _resolve(self, chain: tuple[str, ...], at: datetime) -> Resolution:
+        with self._lock:
+            cached = self._resolutions.setdefault(chain, [])
+            for resolution in cached:
+                if resolution.holds_at(at):
+                    return resolution
+            resolution = self.timeline.resolve(chain, at)
+            cached.insert(0, resolution)
+            del cached[4:]
+            return resolution
+
+    def chain(self, region: str) -> tuple[str, ...]:
+        try:
+            return self.regions.chain(region)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+
+    def query(self, request: QueryRequest) -> QueryAnswer:
+        request.check()
+        at = request.moment(self.now(), self.settings.zone)
+        chain = self.chain(request.region)
+        resolution = self._resolve(chain, at)
+        by_id = {v.record.id: v for v in resolution.versions.values()}
+        admitted = None
+        if request.doc_types or request.products or request.max_risk_tier:
+            admitted = {vid for vid, v in by_id.items() if request.admits(v)}
+        vector = self.embedder.encode([request.query])[0]
+        hits = self.index.search(vector, resolution.version_set, request.k, admitted)
+        stored = self.ledger.chunks([h.chunk_id for h in hits])
+        soon = self.settings.expiring_soon
+        results = [
+            QueryResult(
+                hit.chunk_id,
+                stored[hit.chunk_id].text,
+                round(hit.score, 6),
+                stored[hit.chunk_id].section,
+                by_id[hit.version_id],
+                [f.value for f in version_flags(by_id[hit.version_id], at, soon)],
+            )  # fmt: skip
+            for hit in hits
+        ]
+        return QueryAnswer(at, chain, results, self._warnings(chain, resolution))
+
+    def _warnings(self, chain: tuple[str, ...], resolution: Resolution) -> list[str]:
+        region = chain[0]
+        known = region in self.regions.as_dict() or any(
+            self.timeline.series(doc_id, region) for doc_id in self.timeline.doc_ids()
+        )
+        if known or len(chain) == 1:
+            return []
+        return [f"region {region} has no documents of its own and is not in regions.yaml; serving {chain[-1]}"]
+
+    def documents(self, include_all: bool = False) -> list[SeriesSummary]:
+        now = self.now()
+        out = []
+        with self._lock:
+            for validities in self.timeline.all_series():
+                current = next((v for v in reversed(validities) if v.in_force(now)), None)
+                if current is None and not include_all:
+                    continue
+                shown = current or validities[-1]
+                out.append(SeriesSummary(shown, shown.status(now), len(validities)))
+        out.sort(key=lambda s: (s.current.record.doc_id, s.current.record.region))
+        return out
+
+    def history(self, doc_id: str) -> list[tuple[Validity, VersionStatus]]:
+        """Every version and corrected revision of a document in every region, with its status now."""
+        now = self.now()
+        records = self.ledger.history(doc_id)
+        if not records:
+            raise DocumentNotFound(doc_id)
+        with self._lock:
+            live = {v.record.id: v for region in self.timeline.regions_of(doc_id)
+                    for v in self.timeline.series(doc_id, region)}  # fmt: skip
+        out = []
+        for record in records:
+            validity = live.get(record.id, Validity(record, None, None))
+            out.append((validity, validity.status(now)))
+        return out
+
+    def version(
+        self, doc_id: str, number: int, region: str | None
+    ) -> tuple[Validity, VersionStatus, list[StoredChunk]]:
+        history = [
+            (v, s) for v, s in self.history(doc_id) if v.record.version == number and s is not VersionStatus.corrected
+        ]
+        if region is not None:
+            wanted = self.chain(region)[0]
+            history = [(v, s) for v, s in history if v.record.region == wanted]
+        if not history:
+            raise VersionNotFound(doc_id, number, region)
+        if len(history) > 1:
+            regions = ", ".join(sorted(v.record.region for v, _ in history))
+            raise InvalidRequest(f"version {number} of {doc_id} exists in regions {regions}; pass ?region=")
+        validity, status = history[0]
+        ids = self.ledger.chunk_ids(validity.record.id)
+        stored = self.ledger.chunks(ids)
+        return validity, status, [stored[cid] for cid in ids]
+
+    def staleness(self) -> list[StalenessRow]:
+        files = self.ledger.files().values()
+        versions = {r.id: r for r in self.ledger.versions()}
+        with self._lock:
+            return staleness_report(self.timeline, files, versions, self.now(), self.settings.expiring_soon)
+
+    def stats(self) -> dict[str, int]:
+        now = self.now()
+        with self._lock:
+            series = list(self.timeline.all_series())
+            in_force = sum(1 for vs in series if any(v.in_force(now) for v in vs))
+        return {
+            "series": len(series),
+            "series_in_force": in_force,
+            "chunks_resident": len(self.index),
+            "chunks_stored": self.store.count(),
+            "files_failing": sum(1 for f in self.ledger.files().values() if f.error),
+        }

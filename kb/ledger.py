@@ -1,0 +1,357 @@
+"""The version ledger in SQLite: every version of every series, the chunks it consists of, and the files.
+
+A version becomes visible in one transaction that writes its row, its chunk list and its file row
+together; its vectors are in the store before that, so a crash at any moment leaves the previous
+version in force. Validity is not stored: it is derived from these rows at query time (kb.timeline).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kb.documents import Chunk, DocType, Document, RiskTier
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS versions (
+    id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    doc_type TEXT NOT NULL,
+    products TEXT NOT NULL,
+    owner TEXT,
+    risk_tier TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    effective_from TEXT NOT NULL,
+    effective_to TEXT,
+    review_due TEXT,
+    source TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    file_hash TEXT NOT NULL,
+    explicit_version INTEGER NOT NULL,
+    ingested_at TEXT NOT NULL,
+    replaced_at TEXT,
+    retracted_at TEXT,
+    retired_at TEXT,
+    UNIQUE (doc_id, region, version, revision)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY,
+    section TEXT NOT NULL,
+    text TEXT NOT NULL,
+    embed_text TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS version_chunks (
+    version_id INTEGER NOT NULL REFERENCES versions(id),
+    ord INTEGER NOT NULL,
+    chunk_id TEXT NOT NULL REFERENCES chunks(chunk_id),
+    PRIMARY KEY (version_id, ord)
+);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    doc_id TEXT,
+    version_id INTEGER REFERENCES versions(id),
+    error TEXT,
+    error_since TEXT,
+    updated_at TEXT NOT NULL
+);
+"""
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    id: int
+    doc_id: str
+    region: str
+    version: int
+    revision: int
+    title: str
+    doc_type: DocType
+    products: tuple[str, ...]
+    owner: str | None
+    risk_tier: RiskTier
+    meta: dict[str, Any]
+    effective_from: datetime
+    effective_to: datetime | None
+    """Declared exclusive end; the end that applies also depends on the next version (kb.timeline)."""
+    review_due: datetime | None
+    source: str
+    content_hash: str
+    """Hash of the body alone: equal bodies mean an edit touched only front matter."""
+    file_hash: str
+    explicit_version: bool
+    ingested_at: datetime
+    replaced_at: datetime | None
+    retracted_at: datetime | None
+    retired_at: datetime | None
+
+    @property
+    def series(self) -> tuple[str, str]:
+        return (self.doc_id, self.region)
+
+    @classmethod
+    def _from_row(cls, row: sqlite3.Row) -> VersionRecord:
+        return cls(
+            id=row["id"],
+            doc_id=row["doc_id"],
+            region=row["region"],
+            version=row["version"],
+            revision=row["revision"],
+            title=row["title"],
+            doc_type=DocType(row["doc_type"]),
+            products=tuple(json.loads(row["products"])),
+            owner=row["owner"],
+            risk_tier=RiskTier(row["risk_tier"]),
+            meta=json.loads(row["meta"]),
+            effective_from=datetime.fromisoformat(row["effective_from"]),
+            effective_to=_moment(row["effective_to"]),
+            review_due=_moment(row["review_due"]),
+            source=row["source"],
+            content_hash=row["content_hash"],
+            file_hash=row["file_hash"],
+            explicit_version=bool(row["explicit_version"]),
+            ingested_at=datetime.fromisoformat(row["ingested_at"]),
+            replaced_at=_moment(row["replaced_at"]),
+            retracted_at=_moment(row["retracted_at"]),
+            retired_at=_moment(row["retired_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    content_hash: str
+    doc_id: str | None
+    version_id: int | None
+    error: str | None
+    error_since: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    chunk_id: str
+    section: tuple[str, ...]
+    text: str
+
+
+class Ledger:
+    """One connection shared by the threads of one process, serialised by a lock."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # -- versions --------------------------------------------------------------------------------
+
+    def versions(self, *, include_replaced: bool = False) -> list[VersionRecord]:
+        where = "" if include_replaced else "WHERE replaced_at IS NULL"
+        return [VersionRecord._from_row(r) for r in self._rows(f"SELECT * FROM versions {where} ORDER BY id")]
+
+    def series(self, doc_id: str, region: str) -> list[VersionRecord]:
+        """Current revisions of one series, oldest version first."""
+        rows = self._rows(
+            "SELECT * FROM versions WHERE doc_id = ? AND region = ? AND replaced_at IS NULL ORDER BY version",
+            (doc_id, region),
+        )
+        return [VersionRecord._from_row(r) for r in rows]
+
+    def history(self, doc_id: str) -> list[VersionRecord]:
+        """Every revision of every version in every region of one document."""
+        rows = self._rows("SELECT * FROM versions WHERE doc_id = ? ORDER BY region, version, revision", (doc_id,))
+        return [VersionRecord._from_row(r) for r in rows]
+
+    def version(self, version_id: int) -> VersionRecord:
+        return VersionRecord._from_row(self._rows("SELECT * FROM versions WHERE id = ?", (version_id,))[0])
+
+    def commit_version(
+        self,
+        doc: Document,
+        version: int,
+        effective_from: datetime,
+        review_due: datetime | None,
+        chunks: Sequence[Chunk],
+        file_hash: str,
+        now: datetime,
+        replaces: VersionRecord | None = None,
+    ) -> VersionRecord:
+        """Write a new version (or a correcting revision of ``replaces``) and point its file at it."""
+        revision = replaces.revision + 1 if replaces else 1
+        with self._transaction() as db:
+            if replaces:
+                db.execute("UPDATE versions SET replaced_at = ? WHERE id = ?", (_iso(now), replaces.id))
+            cursor = db.execute(
+                """INSERT INTO versions (doc_id, region, version, revision, title, doc_type, products, owner,
+                   risk_tier, meta, effective_from, effective_to, review_due, source, content_hash, file_hash,
+                   explicit_version, ingested_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                (
+                    doc.doc_id, doc.region, version, revision, doc.title, doc.doc_type.value,
+                    json.dumps(list(doc.products)), doc.owner, doc.risk_tier.value,
+                    json.dumps(doc.meta, default=str), _iso(effective_from), _iso(doc.effective_to),
+                    _iso(review_due), doc.source, doc.content_hash, file_hash, doc.version is not None, _iso(now),
+                ),
+            )  # fmt: skip
+            version_id = int(cursor.lastrowid or 0)
+            db.executemany(
+                "INSERT OR IGNORE INTO chunks (chunk_id, section, text, embed_text) VALUES (?,?,?,?)",
+                [(c.chunk_id, json.dumps(list(c.section)), c.text, c.embed_text) for c in chunks],
+            )
+            db.executemany(
+                "INSERT INTO version_chunks (version_id, ord, chunk_id) VALUES (?,?,?)",
+                [(version_id, ord_, c.chunk_id) for ord_, c in enumerate(chunks)],
+            )
+            self._put_file(db, doc.source, file_hash, doc.doc_id, version_id, now)
+        return self.version(version_id)
+
+    def end_version(self, version_id: int, column: str, now: datetime) -> None:
+        """Mark a version retired (its file deleted while in force) or retracted (a future one deleted)."""
+        if column not in ("retired_at", "retracted_at"):
+            raise ValueError(column)
+        with self._transaction() as db:
+            db.execute(f"UPDATE versions SET {column} = ? WHERE id = ?", (_iso(now), version_id))
+
+    def restore_version(self, version_id: int, path: str, file_hash: str, now: datetime) -> None:
+        """A deleted file came back unchanged: its version is in force again under ``path``."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE versions SET retired_at = NULL, retracted_at = NULL, source = ? WHERE id = ?",
+                (path, version_id),
+            )
+            doc_id = db.execute("SELECT doc_id FROM versions WHERE id = ?", (version_id,)).fetchone()[0]
+            self._put_file(db, path, file_hash, doc_id, version_id, now)
+
+    # -- chunks ----------------------------------------------------------------------------------
+
+    def chunk_ids(self, version_id: int) -> list[str]:
+        rows = self._rows("SELECT chunk_id FROM version_chunks WHERE version_id = ? ORDER BY ord", (version_id,))
+        return [r[0] for r in rows]
+
+    def chunk_ids_of(self, version_ids: Iterable[int]) -> dict[int, list[str]]:
+        ids = list(version_ids)
+        out: dict[int, list[str]] = {vid: [] for vid in ids}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            rows = self._rows(
+                f"SELECT version_id, chunk_id FROM version_chunks WHERE version_id IN ({','.join('?' * len(part))})"
+                " ORDER BY version_id, ord",
+                part,
+            )
+            for row in rows:
+                out[row[0]].append(row[1])
+        return out
+
+    def chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
+        out: dict[str, StoredChunk] = {}
+        for start in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[start : start + 500])
+            rows = self._rows(
+                f"SELECT chunk_id, section, text FROM chunks WHERE chunk_id IN ({','.join('?' * len(part))})",
+                part,
+            )
+            out.update({r[0]: StoredChunk(r[0], tuple(json.loads(r[1])), r[2]) for r in rows})
+        return out
+
+    def embed_texts(self) -> dict[str, str]:
+        """Every chunk's encoder input, to rebuild the vector store from the ledger alone."""
+        return {r[0]: r[1] for r in self._rows("SELECT chunk_id, embed_text FROM chunks")}
+
+    # -- files -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _put_file(
+        db: sqlite3.Connection,
+        path: str,
+        file_hash: str,
+        doc_id: str | None,
+        version_id: int | None,
+        now: datetime,
+    ) -> None:
+        db.execute(
+            """INSERT INTO files (path, content_hash, doc_id, version_id, error, error_since, updated_at)
+               VALUES (?,?,?,?,NULL,NULL,?) ON CONFLICT(path) DO UPDATE SET content_hash = excluded.content_hash,
+               doc_id = excluded.doc_id, version_id = excluded.version_id, error = NULL, error_since = NULL,
+               updated_at = excluded.updated_at""",
+            (path, file_hash, doc_id, version_id, _iso(now)),
+        )
+
+    def files(self) -> dict[str, FileRecord]:
+        return {r["path"]: self._file(r) for r in self._rows("SELECT * FROM files")}
+
+    def file(self, path: str) -> FileRecord | None:
+        rows = self._rows("SELECT * FROM files WHERE path = ?", (path,))
+        return self._file(rows[0]) if rows else None
+
+    @staticmethod
+    def _file(row: sqlite3.Row) -> FileRecord:
+        return FileRecord(
+            row["path"], row["content_hash"], row["doc_id"], row["version_id"], row["error"],
+            _moment(row["error_since"]),
+        )  # fmt: skip
+
+    def record_file(self, path: str, file_hash: str, doc_id: str | None, version_id: int | None, now: datetime) -> None:
+        """A file whose content maps to an existing version (unchanged, or renamed)."""
+        with self._transaction() as db:
+            self._put_file(db, path, file_hash, doc_id, version_id, now)
+
+    def record_file_error(self, path: str, file_hash: str, reason: str, now: datetime) -> None:
+        """Keep what the file served before; remember why its new content was rejected."""
+        with self._transaction() as db:
+            db.execute(
+                """INSERT INTO files (path, content_hash, error, error_since, updated_at) VALUES (?,?,?,?,?)
+                   ON CONFLICT(path) DO UPDATE SET content_hash = excluded.content_hash, error = excluded.error,
+                   error_since = COALESCE(files.error_since, excluded.error_since), updated_at = excluded.updated_at""",
+                (path, file_hash, reason, _iso(now), _iso(now)),
+            )
+
+    def move_file(self, old: str, new: str, now: datetime) -> None:
+        """A rename with unchanged content: same version, new citation."""
+        with self._transaction() as db:
+            db.execute("UPDATE files SET path = ?, updated_at = ? WHERE path = ?", (new, _iso(now), old))
+            db.execute("UPDATE versions SET source = ? WHERE source = ? AND replaced_at IS NULL", (new, old))
+
+    def forget_file(self, path: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM files WHERE path = ?", (path,))

@@ -1,0 +1,122 @@
+"""Chunk vectors in Chroma, keyed by content-addressed chunk id.
+
+Chroma is the vector store of record: every chunk of every version, embedded once. The ledger decides
+which chunks are in force; Chroma never holds that state, so it is never filtered at query time (a
+``where`` scan grows with history and loses recall, see STACK.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.errors import ConfigError, StoreError
+
+log = logging.getLogger(__name__)
+
+COLLECTION = "kb_chunks"
+# Exact-enough HNSW if anyone queries the collection directly; kb itself ranks exactly in memory.
+_HNSW = {"hnsw": {"space": "cosine", "ef_search": 300}}
+
+
+@contextlib.contextmanager
+def _translated(action: str) -> Iterator[None]:
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:  # chromadb raises many unrelated types; none may leak upward
+        raise StoreError(f"vector store failed to {action}: {exc}") from exc
+
+
+def _client(data_dir: Path, chroma_url: str | None) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if chroma_url:
+        from urllib.parse import urlparse
+
+        url = urlparse(chroma_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(f"KB_CHROMA_URL must look like http://host:port, got {chroma_url!r}")
+        return chromadb.HttpClient(
+            host=url.hostname, port=url.port or 8000, ssl=url.scheme == "https", settings=chroma_settings
+        )
+    return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=chroma_settings)
+
+
+class ChunkStore:
+    def __init__(self, client: Any, collection: Any, rebuilt: bool) -> None:
+        self._client = client
+        self._collection = collection
+        self.rebuilt = rebuilt
+        """True when the collection was (re)created: every chunk the ledger names must be embedded again."""
+        self._batch = int(client.get_max_batch_size())
+
+    @classmethod
+    def open(cls, data_dir: Path, chroma_url: str | None, model_id: str, dim: int) -> ChunkStore:
+        """Open the collection for ``model_id``; one built by another model is dropped, never mixed."""
+        with _translated("open"):
+            client = _client(data_dir, chroma_url)
+            wanted = {"model": model_id, "dim": dim}
+            names = {c if isinstance(c, str) else c.name for c in client.list_collections()}
+            if COLLECTION in names:
+                collection = client.get_collection(COLLECTION, embedding_function=None)
+                found = {key: (collection.metadata or {}).get(key) for key in wanted}
+                if found == wanted:
+                    return cls(client, collection, rebuilt=False)
+                log.warning("index was built with %s, settings say %s: re-embedding everything", found, wanted)
+                client.delete_collection(COLLECTION)
+            collection = client.create_collection(
+                COLLECTION, embedding_function=None, configuration=_HNSW, metadata=wanted
+            )
+            return cls(client, collection, rebuilt=True)
+
+    def missing(self, ids: Sequence[str]) -> list[str]:
+        """The ids not embedded yet, in the order given."""
+        found: set[str] = set()
+        with _translated("look up chunks"):
+            for start in range(0, len(ids), self._batch):
+                found.update(self._collection.get(ids=list(ids[start : start + self._batch]), include=[])["ids"])
+        return [chunk_id for chunk_id in ids if chunk_id not in found]
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str]) -> None:
+        with _translated("write chunks"):
+            for start in range(0, len(ids), self._batch):
+                end = start + self._batch
+                self._collection.upsert(
+                    ids=list(ids[start:end]), embeddings=vectors[start:end], documents=list(texts[start:end])
+                )
+
+    def vectors(self, ids: Sequence[str]) -> np.ndarray:
+        """Vectors in the order of ``ids``; every id must be stored."""
+        by_id: dict[str, np.ndarray] = {}
+        with _translated("read vectors"):
+            for start in range(0, len(ids), self._batch):
+                got = self._collection.get(ids=list(ids[start : start + self._batch]), include=["embeddings"])
+                by_id.update(zip(got["ids"], got["embeddings"], strict=True))
+        absent = [chunk_id for chunk_id in ids if chunk_id not in by_id]
+        if absent:
+            raise StoreError(f"{len(absent)} chunks are missing from the vector store, e.g. {absent[0]}")
+        if not ids:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.asarray([by_id[chunk_id] for chunk_id in ids], dtype=np.float32)
+
+    def ids(self) -> set[str]:
+        with _translated("list chunks"):
+            return set(self._collection.get(include=[])["ids"])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        with _translated("delete chunks"):
+            for start in range(0, len(ids), self._batch):
+                self._collection.delete(ids=list(ids[start : start + self._batch]))
+
+    def count(self) -> int:
+        with _translated("count chunks"):
+            return int(self._collection.count())

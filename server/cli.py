@@ -1,0 +1,194 @@
+"""The ``kb`` command line: serve, ingest, query, docs, report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from ingest.pipeline import IngestReport, sync
+from kb.errors import ConfigError, KBError
+from kb.knowledge import KnowledgeBase
+from kb.retrieval import QueryRequest
+from kb.settings import Settings
+from kb.staleness import to_csv
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def _settings(**flags: Any) -> Settings:
+    try:
+        return Settings(**{key: value for key, value in flags.items() if value is not None})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = "KB_" + str(error["loc"][0]).upper() if error["loc"] else "settings"
+        raise ConfigError(f"{key}: {error['msg']}") from None
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def folder_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option("--data", type=click.Path(path_type=Path), help="Store and ledger folder [KB_DATA, .kb].")(
+        command
+    )
+    return click.option("--docs", type=click.Path(path_type=Path), help="Policy folder [KB_DOCS, policies].")(command)
+
+
+@contextmanager
+def _opened(docs: Path | None, data: Path | None) -> Iterator[tuple[KnowledgeBase, IngestReport]]:
+    """Open the knowledge base and bring it in line with the folder, so answers match the files."""
+    settings = _settings(docs=docs, data=data)
+    if not settings.docs.is_dir():
+        raise ConfigError(f"the policy folder {settings.docs} does not exist (--docs or KB_DOCS)")
+    kb = KnowledgeBase.open(settings)
+    try:
+        yield kb, sync(kb)
+    finally:
+        kb.close()
+
+
+def _fail_on_kb_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KBError as exc:
+            click.echo(f"Error: {exc.message}", err=True)
+            sys.exit(1)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@click.group()
+@click.version_option("0.1.0", prog_name="kb")
+def cli() -> None:
+    """kb keeps agents on current, regional policy."""
+
+
+@cli.command()
+@folder_options
+@click.option("--host", help="Listen address [KB_HOST, 127.0.0.1].")
+@click.option("--port", type=int, help="Listen port [KB_PORT, 8000].")
+@_fail_on_kb_errors
+def serve(docs: Path | None, data: Path | None, host: str | None, port: int | None) -> None:
+    """Sync the folder, then serve the retrieval API."""
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = _settings(docs=docs, data=data, host=host, port=port)
+    if not settings.docs.is_dir():
+        raise ConfigError(f"the policy folder {settings.docs} does not exist (--docs or KB_DOCS)")
+    _logging(settings)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+
+
+@cli.command()
+@folder_options
+@_fail_on_kb_errors
+def ingest(docs: Path | None, data: Path | None) -> None:
+    """One pass over the folder; exits 1 naming each file that failed (the rest are still ingested)."""
+    with _opened(docs, data) as (_, report):
+        for line in report.changes:
+            click.echo(line)
+        click.echo(f"{len(report.changes)} changes, {report.unchanged} unchanged, {report.embedded} chunks embedded")
+        for path, reason in report.failed.items():
+            click.echo(f"FAILED {path}: {reason}", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+def _as_of(value: str | None) -> date | datetime | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected an ISO date or datetime, got {value!r}") from None
+
+
+@cli.command()
+@click.argument("text")
+@folder_options
+@click.option("--region", default="global", show_default=True)
+@click.option("--as-of", "as_of", help="ISO date or datetime; default now.")
+@click.option("-k", "k", default=5, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@_fail_on_kb_errors
+def query(
+    text: str, docs: Path | None, data: Path | None, region: str, as_of: str | None, k: int, as_json: bool
+) -> None:
+    """Ask the knowledge base, as an agent would."""
+    from server.schemas import QueryOut
+
+    with _opened(docs, data) as (kb, _):
+        answer = kb.query(QueryRequest(text, k, region, _as_of(as_of)))
+    if as_json:
+        click.echo(QueryOut.of(answer).model_dump_json(indent=2))
+        return
+    click.echo(f"as of {answer.as_of:%Y-%m-%d %H:%M} UTC, region {' -> '.join(answer.region_chain)}")
+    for warning in answer.warnings:
+        click.echo(f"warning: {warning}")
+    for n, result in enumerate(answer.results, 1):
+        record = result.validity.record
+        flags = f" [{', '.join(result.flags)}]" if result.flags else ""
+        click.echo(f"\n{n}. {record.title} ({record.region}) v{record.version}, {' > '.join(result.section) or '-'}")
+        click.echo(f"   {record.source}  score {result.score:.3f}{flags}")
+        click.echo("   " + result.text.replace("\n", "\n   "))
+
+
+@cli.command()
+@folder_options
+@click.option("--all", "show_all", is_flag=True, help="Also expired, retired and future-only documents.")
+@_fail_on_kb_errors
+def docs(docs: Path | None, data: Path | None, show_all: bool) -> None:
+    """List the documents in force."""
+    with _opened(docs, data) as (kb, _):
+        items = kb.documents(include_all=show_all)
+    table = Table("doc_id", "region", "version", "status", "effective", "title")
+    for item in items:
+        record, end = item.current.record, item.current.end
+        span = f"{record.effective_from:%Y-%m-%d} - {end:%Y-%m-%d}" if end else f"{record.effective_from:%Y-%m-%d} -"
+        table.add_row(record.doc_id, record.region, str(record.version), item.status.value, span, record.title)
+    console.print(table)
+
+
+@cli.command()
+@folder_options
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@_fail_on_kb_errors
+def report(docs: Path | None, data: Path | None, fmt: str) -> None:
+    """The staleness report: overdue reviews, expired and orphaned documents, rejected files."""
+    from server.schemas import StalenessRowOut
+
+    with _opened(docs, data) as (kb, _):
+        rows = kb.staleness()
+    if fmt == "csv":
+        click.echo(to_csv(rows), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps([StalenessRowOut.of(row).model_dump(mode="json") for row in rows], indent=2))
+    else:
+        table = Table("severity", "reason", "doc_id", "region", "v", "owner", "detail")
+        for row in rows:
+            table.add_row(
+                row.severity.value, row.reason.value, row.doc_id or row.source, row.region or "",
+                str(row.version or ""), row.owner or "", row.detail,
+            )  # fmt: skip
+        console.print(table if rows else "Nothing needs attention.")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from kb.knowledge import KnowledgeBase
+from server.routes import knowledge_base
+from server.schemas import (
+    ChunkOut,
+    DocumentHistoryOut,
+    DocumentSummaryOut,
+    ErrorOut,
+    VersionDetailOut,
+    VersionOut,
+)
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 422, 503)}
+KB = Annotated[KnowledgeBase, Depends(knowledge_base)]
+
+
+@router.get("", response_model=list[DocumentSummaryOut], responses=_ERRORS)  # type: ignore[arg-type]
+def list_documents(kb: KB, status: Literal["current", "all"] = "current") -> list[DocumentSummaryOut]:
+    """Each series with a version in force now; ``?status=all`` adds expired, retired and future-only ones."""
+    return [DocumentSummaryOut.summary(item) for item in kb.documents(include_all=status == "all")]
+
+
+@router.get("/{doc_id:path}/versions/{number}", response_model=VersionDetailOut, responses=_ERRORS)  # type: ignore[arg-type]
+def get_version(
+    doc_id: str, number: int, kb: KB, region: Annotated[str | None, Query(max_length=40)] = None
+) -> VersionDetailOut:
+    """One version with its chunks; ``region`` is needed when several regions have that number."""
+    validity, status, chunks = kb.version(doc_id, number, region)
+    return VersionDetailOut(
+        **VersionOut.version(validity, status).model_dump(), chunks=[ChunkOut.of(c) for c in chunks]
+    )
+
+
+@router.get("/{doc_id:path}", response_model=DocumentHistoryOut, responses=_ERRORS)  # type: ignore[arg-type]
+def get_document(doc_id: str, kb: KB) -> DocumentHistoryOut:
+    """Every version of every region, with validity and status (history included)."""
+    versions = [VersionOut.version(validity, status) for validity, status in kb.history(doc_id)]
+    return DocumentHistoryOut(doc_id=doc_id, regions=sorted({v.region for v in versions}), versions=versions)

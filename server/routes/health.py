@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    """200 once the folder is synced and what is in force is loaded; 503 before."""
+    state = request.app.state.kb_state
+    body: dict[str, object] = {"status": "ready" if state.ready else "loading"}
+    if state.ready and state.kb is not None:
+        body["index"] = state.kb.stats()
+        body["watcher"] = "not running (the folder is synced at start-up)"
+    return JSONResponse(body, status_code=200 if state.ready else 503)
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus text format."""
+    state = request.app.state.kb_state
+    text = state.metrics.render(state.kb if state.ready else None)
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

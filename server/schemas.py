@@ -1,0 +1,171 @@
+"""The API's request and response models, kept apart from kb's domain objects."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kb.documents import DocType, RiskTier
+from kb.knowledge import SeriesSummary
+from kb.ledger import StoredChunk
+from kb.retrieval import MAX_K, MAX_QUERY_CHARS, QueryAnswer, QueryRequest
+from kb.staleness import Severity, StalenessReason, StalenessRow
+from kb.timeline import Validity, VersionStatus
+
+
+class QueryBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question, in plain words.")
+    k: int = Field(5, ge=1, le=MAX_K, description="How many chunks to return.")
+    region: str = Field("global", description="The agent's region; its chain falls back to global.")
+    as_of: date | datetime | None = Field(
+        None, description="Another moment: a date means the start of that day in the service's zone."
+    )
+    doc_types: list[DocType] | None = None
+    products: list[str] | None = None
+    max_risk_tier: RiskTier | None = None
+
+    def to_request(self) -> QueryRequest:
+        return QueryRequest(
+            self.query, self.k, self.region, self.as_of, self.doc_types, self.products, self.max_risk_tier
+        )
+
+
+class DocOut(BaseModel):
+    doc_id: str
+    title: str
+    doc_type: DocType
+    region: str
+    version: int
+    effective_from: datetime
+    effective_to: datetime | None = Field(description="Exclusive end of validity, from every rule; null while open.")
+    source: str
+    owner: str | None
+    risk_tier: RiskTier
+    products: list[str]
+
+    @classmethod
+    def of(cls, validity: Validity) -> DocOut:
+        r = validity.record
+        return cls(
+            doc_id=r.doc_id, title=r.title, doc_type=r.doc_type, region=r.region, version=r.version,
+            effective_from=r.effective_from, effective_to=validity.end, source=r.source, owner=r.owner,
+            risk_tier=r.risk_tier, products=list(r.products),
+        )  # fmt: skip
+
+
+class ResultOut(BaseModel):
+    chunk_id: str
+    text: str
+    score: float
+    section: list[str]
+    doc: DocOut
+    flags: list[str]
+
+
+class QueryOut(BaseModel):
+    as_of: datetime
+    region_chain: list[str]
+    results: list[ResultOut]
+    warnings: list[str]
+
+    @classmethod
+    def of(cls, answer: QueryAnswer) -> QueryOut:
+        return cls(
+            as_of=answer.as_of,
+            region_chain=list(answer.region_chain),
+            results=[
+                ResultOut(
+                    chunk_id=r.chunk_id,
+                    text=r.text,
+                    score=r.score,
+                    section=list(r.section),
+                    doc=DocOut.of(r.validity),
+                    flags=r.flags,
+                )  # fmt: skip
+                for r in answer.results
+            ],
+            warnings=answer.warnings,
+        )
+
+
+class DocumentSummaryOut(DocOut):
+    status: VersionStatus
+    versions: int
+
+    @classmethod
+    def summary(cls, item: SeriesSummary) -> DocumentSummaryOut:
+        return cls(**DocOut.of(item.current).model_dump(), status=item.status, versions=item.versions)
+
+
+class VersionOut(DocOut):
+    revision: int
+    status: VersionStatus
+    review_due: datetime | None
+    ingested_at: datetime
+    corrected_at: datetime | None
+    retired_at: datetime | None
+    retracted_at: datetime | None
+
+    @classmethod
+    def version(cls, validity: Validity, status: VersionStatus) -> VersionOut:
+        r = validity.record
+        return cls(
+            **DocOut.of(validity).model_dump(), revision=r.revision, status=status, review_due=r.review_due,
+            ingested_at=r.ingested_at, corrected_at=r.replaced_at, retired_at=r.retired_at,
+            retracted_at=r.retracted_at,
+        )  # fmt: skip
+
+
+class DocumentHistoryOut(BaseModel):
+    doc_id: str
+    regions: list[str]
+    versions: list[VersionOut]
+
+
+class ChunkOut(BaseModel):
+    chunk_id: str
+    section: list[str]
+    text: str
+
+    @classmethod
+    def of(cls, chunk: StoredChunk) -> ChunkOut:
+        return cls(chunk_id=chunk.chunk_id, section=list(chunk.section), text=chunk.text)
+
+
+class VersionDetailOut(VersionOut):
+    chunks: list[ChunkOut]
+
+
+class StalenessRowOut(BaseModel):
+    doc_id: str | None
+    region: str | None
+    version: int | None
+    title: str | None
+    owner: str | None
+    source: str
+    reason: StalenessReason
+    severity: Severity
+    since: date
+    detail: str
+
+    @classmethod
+    def of(cls, row: StalenessRow) -> StalenessRowOut:
+        return cls(**row.__dict__)
+
+
+class StalenessOut(BaseModel):
+    generated_at: datetime
+    counts: dict[str, int]
+    rows: list[StalenessRowOut]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
