@@ -100,14 +100,27 @@ class FrontMatter(BaseModel):
         return value if value is None or isinstance(value, str) else str(value)
 
 
+_DATE = "expected an ISO date like 2026-12-01 or a datetime like 2026-12-01T09:00:00+01:00"
+_EXPECTED = {
+    "effective_from": _DATE,
+    "effective_to": _DATE,
+    "review_by": _DATE,
+    "doc_type": "expected one of " + ", ".join(t.value for t in DocType),
+    "risk_tier": "expected one of " + ", ".join(t.value for t in RiskTier),
+    "version": "expected a whole number from 1 up",
+    "products": "expected a list of product ids",
+}
+
+
 def validate_front_matter(raw: dict[str, Any], path: str) -> FrontMatter:
     """Validate raw YAML keys, naming the file, the key and what was expected on failure."""
     try:
         front = FrontMatter.model_validate(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"]) or "front matter"
-        raise InvalidFrontMatter(path, key, f"{error['msg']} (got {error.get('input')!r})") from None
+        key = str(error["loc"][0]) if error["loc"] else "front matter"
+        expected = _EXPECTED.get(key, error["msg"])
+        raise InvalidFrontMatter(path, key, f"{expected} (got {error.get('input')!r})") from None
     if front.review_by is not None and front.review_every is not None:
         raise InvalidFrontMatter(path, "review_every", "set review_by or review_every, not both")
     return front

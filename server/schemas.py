@@ -110,7 +110,7 @@ class VersionOut(DocOut):
     retracted_at: datetime | None
 
     @classmethod
-    def version(cls, validity: Validity, status: VersionStatus) -> VersionOut:
+    def of_version(cls, validity: Validity, status: VersionStatus) -> VersionOut:
         r = validity.record
         return cls(
             **DocOut.of(validity).model_dump(), revision=r.revision, status=status, review_due=r.review_due,

@@ -33,12 +33,12 @@ def get_version(
     """One version with its chunks; ``region`` is needed when several regions have that number."""
     validity, status, chunks = kb.version(doc_id, number, region)
     return VersionDetailOut(
-        **VersionOut.version(validity, status).model_dump(), chunks=[ChunkOut.of(c) for c in chunks]
+        **VersionOut.of_version(validity, status).model_dump(), chunks=[ChunkOut.of(c) for c in chunks]
     )
 
 
 @router.get("/{doc_id:path}", response_model=DocumentHistoryOut, responses=_ERRORS)  # type: ignore[arg-type]
 def get_document(doc_id: str, kb: KB) -> DocumentHistoryOut:
     """Every version of every region, with validity and status (history included)."""
-    versions = [VersionOut.version(validity, status) for validity, status in kb.history(doc_id)]
+    versions = [VersionOut.of_version(validity, status) for validity, status in kb.history(doc_id)]
     return DocumentHistoryOut(doc_id=doc_id, regions=sorted({v.region for v in versions}), versions=versions)

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+from ingest.pipeline import IngestReport, sync  # noqa: E402
+from kb.embedder import Embedder, load_embedder  # noqa: E402
+from kb.knowledge import KnowledgeBase  # noqa: E402
+from kb.settings import Settings  # noqa: E402
+from server.app import create_app  # noqa: E402
+
+TODAY = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Clock:
+    """Time is a parameter: tests move it instead of sleeping."""
+
+    now: datetime = TODAY
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+    def set(self, iso: str) -> None:
+        self.now = datetime.fromisoformat(iso).replace(tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return load_embedder()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def settings(docs: Path, tmp_path: Path) -> Settings:
+    return Settings(docs=docs, data=tmp_path / "data")
+
+
+def write_doc(docs: Path, path: str, body: str, **front: Any) -> Path:
+    """A policy file: YAML front matter from keyword arguments, then the Markdown body."""
+    target = docs / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    header = f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n" if front else ""
+    target.write_text(header + body, encoding="utf-8")
+    return target
+
+
+class Service:
+    """The app over HTTP, plus the one thing a watcher would do: sync after files change."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.http = client
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        kb: KnowledgeBase = self.http.app.state.kb_state.kb  # type: ignore[attr-defined]
+        return kb
+
+    def sync(self) -> IngestReport:
+        return sync(self.kb)
+
+    def query(self, query: str, **body: Any) -> dict[str, Any]:
+        response = self.http.post("/v1/query", json={"query": query, **body})
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def served(self, query: str, **body: Any) -> list[tuple[str, str, int]]:
+        """(doc_id, region, version) of each result, best first."""
+        return [
+            (r["doc"]["doc_id"], r["doc"]["region"], r["doc"]["version"]) for r in self.query(query, **body)["results"]
+        ]
+
+    def texts(self, query: str, **body: Any) -> list[str]:
+        return [r["text"] for r in self.query(query, **body)["results"]]
+
+
+@pytest.fixture
+def service(settings: Settings, embedder: Embedder, clock: Clock) -> Iterator[Service]:
+    with TestClient(create_app(settings, embedder=embedder, clock=clock)) as client:
+        yield Service(client)
