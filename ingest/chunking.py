@@ -58,22 +58,21 @@ class Chunker:
         return pieces
 
     def _pieces(self, block: Block, budget: int) -> Iterator[str]:
-        """Parts of a block, each within ``budget``."""
+        """Parts of a block, each within ``budget``, cut at item or row boundaries where it has them."""
         if self.count(block.text) <= budget:
             yield block.text
             return
-        if block.kind == "table" and len(block.parts) > 1:
-            header, rows = block.parts[0], block.parts[1:]
-            row_budget = budget - self.count(header) - 1
-            if row_budget > budget // 4:
-                for group in self._pack(rows, row_budget, "\n"):
-                    yield f"{header}\n{group}"
-                return
-        if block.parts:
-            for part in block.parts:
-                yield from self._pieces(Block("text", part), budget)
+        header = block.parts[0] if block.kind == "table" and len(block.parts) > 1 else ""
+        rows = block.parts[1:] if header else block.parts
+        room = budget - self.count(header) - 1 if header else budget
+        if not rows or room < budget // 4:
+            yield from self._sentences(block.text, budget)
             return
-        yield from self._sentences(block.text, budget)
+        fitting: list[str] = []
+        for row in rows:
+            fitting.extend([row] if self.count(row) <= room else self._sentences(row, room))
+        for group in self._pack(fitting, room, "\n"):
+            yield f"{header}\n{group}" if header else group
 
     def _pack(self, texts: list[str] | tuple[str, ...], budget: int, joiner: str) -> Iterator[str]:
         current: list[str] = []

@@ -155,8 +155,10 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str]) -> IngestReport:
             report.changes.append(f"{path} deleted: its version was in force, the document is retired (orphaned)")
         elif outcome is VersionStatus.future:
             report.changes.append(f"{path} deleted: its future version is retracted and will not come into force")
+        elif outcome is None:
+            report.changes.append(f"{path} deleted: it had been rejected, so agents see no change")
         else:
-            report.changes.append(f"{path} deleted: history kept")
+            report.changes.append(f"{path} deleted: its version was {outcome.value}, history kept")
 
     for line in report.changes:
         log.info(line)

@@ -158,7 +158,7 @@ def docs(docs: Path | None, data: Path | None, show_all: bool) -> None:
     """List the documents in force."""
     with _opened(docs, data) as (kb, _):
         items = kb.documents(include_all=show_all)
-    table = Table("doc_id", "region", "version", "status", "effective", "title")
+    table = _table("doc_id", "region", "version", "status", "effective", "title")
     for item in items:
         record, end = item.current.record, item.current.end
         span = f"{record.effective_from:%Y-%m-%d} - {end:%Y-%m-%d}" if end else f"{record.effective_from:%Y-%m-%d} -"
@@ -181,13 +181,22 @@ def report(docs: Path | None, data: Path | None, fmt: str) -> None:
     elif fmt == "json":
         click.echo(json.dumps([StalenessRowOut.of(row).model_dump(mode="json") for row in rows], indent=2))
     else:
-        table = Table("severity", "reason", "doc_id", "region", "v", "owner", "detail")
+        table = _table("severity", "reason", "doc_id", "region", "v", "owner", "detail")
         for row in rows:
             table.add_row(
                 row.severity.value, row.reason.value, row.doc_id or row.source, row.region or "",
                 str(row.version or ""), row.owner or "", row.detail,
             )  # fmt: skip
         console.print(table if rows else "Nothing needs attention.")
+
+
+def _table(*columns: str) -> Table:
+    """Every column but the last keeps its words whole; the last one wraps."""
+    table = Table()
+    for column in columns[:-1]:
+        table.add_column(column, no_wrap=True)
+    table.add_column(columns[-1], ratio=1)
+    return table
 
 
 def main() -> None:
