@@ -129,11 +129,12 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str]) -> IngestReport:
             kb.record_error(path, file_hash(data), exc.reason)
             report.failed[path] = exc.reason
 
-    fresh = set(kb.store.missing(list({c.chunk_id: None for p in parsed for c in p.chunks})))
-    report.embedded += kb.ensure_embedded([c for p in parsed for c in p.chunks if c.chunk_id in fresh])
+    new_vectors = kb.ensure_embedded([c for p in parsed for c in p.chunks])
+    report.embedded += len(new_vectors)
+    fresh = set(new_vectors)
     for item in parsed:
         try:
-            applied = kb.apply(item.doc, item.chunks, item.file_hash)
+            applied = kb.apply(item.doc, item.chunks, item.file_hash, new_vectors)
         except InvalidDocument as exc:
             kb.record_error(item.doc.source, item.file_hash, exc.reason)
             report.failed[item.doc.source] = exc.reason

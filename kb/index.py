@@ -66,6 +66,11 @@ class VectorIndex:
             if self._blocks.pop(version_id, None) is not None:
                 self._views.clear()
 
+    def vectors(self, version_id: int) -> dict[str, np.ndarray]:
+        """The vectors of a resident version by chunk id (empty when it is not resident)."""
+        block = self._blocks.get(version_id)
+        return dict(zip(block.chunk_ids, block.vectors, strict=True)) if block else {}
+
     def load(self, version_ids: Collection[int]) -> None:
         """Make these versions resident (e.g. history asked for by ``as_of``)."""
         absent = [vid for vid in version_ids if vid not in self._blocks]

@@ -10,7 +10,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -173,18 +173,36 @@ class KnowledgeBase:
 
     # -- writes --------------------------------------------------------------------------------------
 
-    def _embed_into_store(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+    def _embed_into_store(self, ids: Sequence[str], texts: Sequence[str]) -> dict[str, np.ndarray]:
         batch = 256
+        out: dict[str, np.ndarray] = {}
         for start in range(0, len(ids), batch):
             vectors = self.embedder.encode(texts[start : start + batch])
             self.store.add(ids[start : start + batch], vectors, texts[start : start + batch])
+            out.update(zip(ids[start : start + batch], vectors, strict=True))
+        return out
 
-    def ensure_embedded(self, chunks: Sequence[Chunk]) -> int:
-        """Embed the chunks the store does not have yet; returns how many were embedded."""
+    def ensure_embedded(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
+        """Embed (in batches) and store the chunks the store lacks; returns the new vectors by chunk id."""
         unique = {c.chunk_id: c.embed_text for c in chunks}
         missing = self.store.missing(list(unique))
-        self._embed_into_store(missing, [unique[cid] for cid in missing])
-        return len(missing)
+        return self._embed_into_store(missing, [unique[cid] for cid in missing])
+
+    def _vectors(
+        self, chunks: Sequence[Chunk], series: Sequence[VersionRecord], given: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
+        """Vectors of a new version: from the caller, from resident versions of its series, else the store."""
+        known = dict(given)
+        for record in series:
+            for cid, vector in self.index.vectors(record.id).items():
+                known.setdefault(cid, vector)
+        rest = [c for c in chunks if c.chunk_id not in known]
+        if rest:
+            known.update(self.ensure_embedded(rest))
+            stored = [c.chunk_id for c in rest if c.chunk_id not in known]
+            if stored:
+                known.update(zip(stored, self.store.vectors(stored), strict=True))
+        return np.stack([known[c.chunk_id] for c in chunks])
 
     def _refresh(self, *series: tuple[str, str]) -> None:
         now = self.now()
@@ -195,6 +213,8 @@ class KnowledgeBase:
                 for validity in series_validity(records):
                     if validity.status(now) in (VersionStatus.in_force, VersionStatus.future):
                         self.index.load([validity.record.id])
+                    else:
+                        self.index.drop(validity.record.id)  # history is read back from the store on demand
             self._resolutions.clear()
 
     def _conflicting_source(self, record: VersionRecord, path: str) -> bool:
@@ -203,8 +223,14 @@ class KnowledgeBase:
         owner = self.ledger.file(record.source)
         return owner is not None and owner.version_id == record.id
 
-    def apply(self, doc: Document, chunks: Sequence[Chunk], file_hash: str) -> Applied:
-        """Rule 3: same explicit version corrects it; changed content with a new or no version is new."""
+    def apply(
+        self, doc: Document, chunks: Sequence[Chunk], file_hash: str, vectors: Mapping[str, np.ndarray] | None = None
+    ) -> Applied:
+        """Rule 3: same explicit version corrects it; changed content with a new or no version is new.
+
+        ``vectors`` are chunk vectors the caller already stored (a batch embedded ahead); the rest are
+        taken from resident versions of the series, the store, or the embedder, in that order.
+        """
         now = self.now()
         with self._lock:
             series = [v.record for v in self.timeline.series(doc.doc_id, doc.region)]
@@ -227,7 +253,7 @@ class KnowledgeBase:
                     return Applied(Change.restored, self.ledger.version(same.id), len(chunks))
                 self.ledger.record_file(doc.source, file_hash, doc.doc_id, same.id, now)
                 return Applied(Change.unchanged, same, len(chunks))
-            self.ensure_embedded(chunks)
+            matrix = self._vectors(chunks, series, vectors or {})
             number = same.version if same else (doc.version or max((r.version for r in series), default=0) + 1)
             effective_from = doc.effective_from or (same.effective_from if same else now)
             review_due = doc.review_by or effective_from + (doc.review_every or self.settings.default_review_interval)
@@ -236,6 +262,7 @@ class KnowledgeBase:
             )
             if same is not None:
                 self.index.drop(same.id)
+            self.index.put(record.id, [c.chunk_id for c in chunks], matrix)
             self._refresh(record.series)
             return Applied(Change.corrected if same else Change.new_version, record, len(chunks))
 

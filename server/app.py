@@ -83,15 +83,19 @@ def create_app(
     embedder: Embedder | None = None,
     clock: Clock = utc_now,
     open_kb: Callable[..., KnowledgeBase] = KnowledgeBase.open,
+    sync_folder: bool = True,
 ) -> FastAPI:
-    """The knowledge base opens (and the folder is synced) in the lifespan, before /readyz says ready."""
+    """The knowledge base opens (and the folder is synced) in the lifespan, before /readyz says ready.
+
+    ``sync_folder=False`` serves the ledger as it is, for a store another process fills.
+    """
     state = AppState(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state.kb = open_kb(settings, embedder=embedder, clock=clock)
         try:
-            state.last_sync = sync(state.kb)
+            state.last_sync = sync(state.kb) if sync_folder else None
             state.ready = True
             yield
         finally:
