@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ def _translated(action: str) -> Iterator[None]:
 
 
 def _client(data_dir: Path, chroma_url: str | None) -> Any:
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # onnxruntime, pulled in by chromadb, phones home otherwise
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
