@@ -325,7 +325,7 @@ class KnowledgeBase:
         at = request.moment(self.now(), self.settings.zone)
         chain = self.chain(request.region)
         resolution = self._resolve(chain, at)
-        by_id = {v.record.id: v for v in resolution.versions.values()}
+        by_id = resolution.by_version_id
         admitted = None
         if request.doc_types or request.products or request.max_risk_tier:
             admitted = {vid for vid, v in by_id.items() if request.admits(v)}
@@ -344,14 +344,11 @@ class KnowledgeBase:
             )  # fmt: skip
             for hit in hits
         ]
-        return QueryAnswer(at, chain, results, self._warnings(chain, resolution))
+        return QueryAnswer(at, chain, results, self._warnings(chain))
 
-    def _warnings(self, chain: tuple[str, ...], resolution: Resolution) -> list[str]:
+    def _warnings(self, chain: tuple[str, ...]) -> list[str]:
         region = chain[0]
-        known = region in self.regions.as_dict() or any(
-            self.timeline.series(doc_id, region) for doc_id in self.timeline.doc_ids()
-        )
-        if known or len(chain) == 1:
+        if len(chain) == 1 or region in self.regions or self.timeline.has_region(region):
             return []
         return [f"region {region} has no documents of its own and is not in regions.yaml; serving {chain[-1]}"]
 

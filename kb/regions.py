@@ -50,8 +50,6 @@ class RegionTree:
             chain.append(parent)
         return tuple(chain)
 
-    def parent(self, region: str) -> str | None:
-        return None if region == GLOBAL else self._parents.get(region, GLOBAL)
-
-    def as_dict(self) -> dict[str, str]:
-        return dict(self._parents)
+    def __contains__(self, region: object) -> bool:
+        """Named in regions.yaml."""
+        return region in self._parents

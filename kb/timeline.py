@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 
 from kb.ledger import VersionRecord
 
@@ -73,16 +74,21 @@ def series_validity(records: Iterable[VersionRecord]) -> list[Validity]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Resolution:
     """The version of each doc_id served on a region chain at one moment, and how long that holds."""
 
     chain: tuple[str, ...]
     versions: dict[str, Validity]
-    version_set: frozenset[int]
-    """The ids of ``versions``: the key of the index view, built once per resolution."""
+    by_version_id: dict[int, Validity]
+    """``versions`` keyed by version id, built once per resolution, not once per query."""
     valid_from: datetime | None
     valid_until: datetime | None
+
+    @cached_property
+    def version_set(self) -> frozenset[int]:
+        """The key of the index view: one object per resolution, so its hash is computed once."""
+        return frozenset(self.by_version_id)
 
     def holds_at(self, at: datetime) -> bool:
         return (self.valid_from is None or self.valid_from <= at) and (
@@ -117,8 +123,8 @@ class Timeline:
         for docs in self._by_region.values():
             yield from docs.values()
 
-    def doc_ids(self) -> set[str]:
-        return {doc_id for docs in self._by_region.values() for doc_id in docs}
+    def has_region(self, region: str) -> bool:
+        return bool(self._by_region.get(region))
 
     def regions_of(self, doc_id: str) -> list[str]:
         return sorted(region for region, docs in self._by_region.items() if doc_id in docs)
@@ -145,4 +151,4 @@ class Timeline:
                     if validity.in_force(at):
                         chosen[doc_id] = validity
                         break
-        return Resolution(chain, chosen, frozenset(v.record.id for v in chosen.values()), lo, hi)
+        return Resolution(chain, chosen, {v.record.id: v for v in chosen.values()}, lo, hi)
