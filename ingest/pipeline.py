@@ -18,11 +18,15 @@ from ingest.markdown import parse_sections
 from kb.documents import Chunk, Document
 from kb.errors import InvalidDocument
 from kb.knowledge import Change, KnowledgeBase
+from kb.ledger import FileRecord
 from kb.timeline import VersionStatus
 
 log = logging.getLogger("kb.ingest")
 
 SUFFIXES = (".md", ".markdown")
+GROUP_FILES = 32
+"""Files parsed and embedded together: large enough for batched embedding, small enough that a bulk drop
+becomes visible progressively."""
 
 
 def is_policy_file(rel_path: str) -> bool:
@@ -50,12 +54,13 @@ class IngestReport:
     embedded: int = 0
     chunks: int = 0
 
-    def merge(self, other: IngestReport) -> None:
-        self.changes += other.changes
-        self.failed.update(other.failed)
-        self.unchanged += other.unchanged
-        self.embedded += other.embedded
-        self.chunks += other.chunks
+    def change(self, sentence: str) -> None:
+        self.changes.append(sentence)
+        log.info(sentence)
+
+    def fail(self, path: str, reason: str) -> None:
+        self.failed[path] = reason
+        log.warning("%s rejected: %s; what was in force stays in force", path, reason)
 
 
 def parse_file(kb: KnowledgeBase, chunker: Chunker, path: str, data: bytes, doc_id: str | None) -> ParsedFile:
@@ -87,6 +92,42 @@ def _read(root: Path, path: str) -> bytes | str:
         return f"cannot read the file ({exc.strerror or exc})"
 
 
+def _write_group(
+    kb: KnowledgeBase,
+    chunker: Chunker,
+    files: list[tuple[str, bytes]],
+    known: dict[str, FileRecord],
+    report: IngestReport,
+) -> None:
+    """Parse, embed in one batch, then make each file visible in its own transaction."""
+    parsed: list[ParsedFile] = []
+    for path, data in files:
+        try:
+            parsed.append(parse_file(kb, chunker, path, data, known[path].doc_id if path in known else None))
+        except InvalidDocument as exc:
+            kb.record_error(path, file_hash(data), exc.reason)
+            report.fail(path, exc.reason)
+
+    new_vectors = kb.ensure_embedded([c for p in parsed for c in p.chunks])
+    report.embedded += len(new_vectors)
+    fresh = set(new_vectors)
+    for item in parsed:
+        try:
+            applied = kb.apply(item.doc, item.chunks, item.file_hash, new_vectors)
+        except InvalidDocument as exc:
+            kb.record_error(item.doc.source, item.file_hash, exc.reason)
+            report.fail(item.doc.source, exc.reason)
+            continue
+        if applied.change is Change.unchanged:
+            report.unchanged += 1
+            continue
+        embedded = sum(1 for c in item.chunks if c.chunk_id in fresh)
+        fresh -= {c.chunk_id for c in item.chunks}
+        report.chunks += applied.chunks
+        effective = applied.record.effective_from.astimezone(kb.settings.zone).date().isoformat()
+        report.change(_describe(item.doc, applied.change, applied.record.version, applied.chunks, embedded, effective))
+
+
 def ingest_paths(kb: KnowledgeBase, paths: Iterable[str]) -> IngestReport:
     """Bring these paths (relative to the docs folder) in line with the disk: add, change, move, remove."""
     root = kb.settings.docs
@@ -104,7 +145,7 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str]) -> IngestReport:
         data = _read(root, path)
         if isinstance(data, str):
             kb.record_error(path, "", data)
-            report.failed[path] = data
+            report.fail(path, data)
         elif path in known and known[path].content_hash == file_hash(data):
             report.unchanged += 1
         else:
@@ -118,53 +159,24 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str]) -> IngestReport:
             kb.move_file(old, path)
             vanished.remove(old)
             del present[path]
-            report.changes.append(f"{old} moved to {path}: same version, new source")
+            report.change(f"{old} moved to {path}: same version, new source")
 
     chunker = chunker_for(kb)
-    parsed: list[ParsedFile] = []
-    for path, data in present.items():
-        try:
-            parsed.append(parse_file(kb, chunker, path, data, known[path].doc_id if path in known else None))
-        except InvalidDocument as exc:
-            kb.record_error(path, file_hash(data), exc.reason)
-            report.failed[path] = exc.reason
-
-    new_vectors = kb.ensure_embedded([c for p in parsed for c in p.chunks])
-    report.embedded += len(new_vectors)
-    fresh = set(new_vectors)
-    for item in parsed:
-        try:
-            applied = kb.apply(item.doc, item.chunks, item.file_hash, new_vectors)
-        except InvalidDocument as exc:
-            kb.record_error(item.doc.source, item.file_hash, exc.reason)
-            report.failed[item.doc.source] = exc.reason
-            continue
-        if applied.change is Change.unchanged:
-            report.unchanged += 1
-            continue
-        embedded = sum(1 for c in item.chunks if c.chunk_id in fresh)
-        fresh -= {c.chunk_id for c in item.chunks}
-        report.chunks += applied.chunks
-        effective = applied.record.effective_from.astimezone(kb.settings.zone).date().isoformat()
-        report.changes.append(
-            _describe(item.doc, applied.change, applied.record.version, applied.chunks, embedded, effective)
-        )
+    batch = list(present.items())
+    for start in range(0, len(batch), GROUP_FILES):
+        _write_group(kb, chunker, batch[start : start + GROUP_FILES], known, report)
 
     for path in vanished:
         outcome = kb.remove_file(path)
         if outcome is VersionStatus.in_force:
-            report.changes.append(f"{path} deleted: its version was in force, the document is retired (orphaned)")
+            report.change(f"{path} deleted: its version was in force, the document is retired (orphaned)")
         elif outcome is VersionStatus.future:
-            report.changes.append(f"{path} deleted: its future version is retracted and will not come into force")
+            report.change(f"{path} deleted: its future version is retracted and will not come into force")
         elif outcome is None:
-            report.changes.append(f"{path} deleted: it had been rejected, so agents see no change")
+            report.change(f"{path} deleted: it had been rejected, so agents see no change")
         else:
-            report.changes.append(f"{path} deleted: its version was {outcome.value}, history kept")
+            report.change(f"{path} deleted: its version was {outcome.value}, history kept")
 
-    for line in report.changes:
-        log.info(line)
-    for path, reason in report.failed.items():
-        log.warning("%s rejected: %s; what was in force stays in force", path, reason)
     return report
 
 

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated keys; when set, /v1 and /report need one."
     )
+    watch: bool = Field(True, description="`kb serve` watches the folder and ingests every change.")
+    debounce_ms: int = Field(
+        100, ge=0, le=10_000, description="A changed file is ingested once it has been quiet this long."
+    )
     max_file_bytes: int = Field(1_000_000, ge=1, description="Larger policy files are rejected as parse errors.")
     log_level: str = Field("INFO", description="Python logging level.")
 

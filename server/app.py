@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.pipeline import IngestReport, sync
+from ingest.watcher import FolderWatcher
 from kb.embedder import Embedder
 from kb.errors import KBError, Unauthorized
 from kb.knowledge import Clock, KnowledgeBase, utc_now
@@ -27,6 +28,7 @@ log = logging.getLogger("kb.server")
 class AppState:
     settings: Settings
     kb: KnowledgeBase | None = None
+    watcher: FolderWatcher | None = None
     ready: bool = False
     last_sync: IngestReport | None = None
     metrics: Metrics = field(default_factory=Metrics)
@@ -95,11 +97,17 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state.kb = open_kb(settings, embedder=embedder, clock=clock)
         try:
+            if sync_folder and settings.watch:
+                # Watch first, then reconcile: a save during the start-up sync is not lost.
+                state.watcher = FolderWatcher(state.kb, debounce=settings.debounce_ms / 1000)
+                state.watcher.start()
             state.last_sync = sync(state.kb) if sync_folder else None
             state.ready = True
             yield
         finally:
             state.ready = False
+            if state.watcher is not None:
+                state.watcher.stop()
             state.kb.close()
 
     from server.routes import documents, health, query, report, staleness

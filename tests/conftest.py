@@ -57,7 +57,8 @@ def docs(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(docs: Path, tmp_path: Path) -> Settings:
-    return Settings(docs=docs, data=tmp_path / "data")
+    """No watcher: these tests sync explicitly, so what happens when is theirs to decide."""
+    return Settings(docs=docs, data=tmp_path / "data", watch=False)
 
 
 def write_doc(docs: Path, path: str, body: str, **front: Any) -> Path:

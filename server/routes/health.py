@@ -19,7 +19,10 @@ def readyz(request: Request) -> JSONResponse:
     body: dict[str, object] = {"status": "ready" if state.ready else "loading"}
     if state.ready and state.kb is not None:
         body["index"] = state.kb.stats()
-        body["watcher"] = "not running (the folder is synced at start-up)"
+        watcher = state.watcher
+        body["watcher"] = watcher.mode if watcher is not None else "off"
+        if watcher is not None and watcher.mode == "polling":
+            body["warning"] = "native file events are unavailable; the folder is polled every second"
     return JSONResponse(body, status_code=200 if state.ready else 503)
 
 

@@ -1,0 +1,163 @@
+"""The folder watcher: a thin adapter from file events to ``ingest_paths``.
+
+Events only decide *which* paths to look at; what changed is decided by ``ingest_paths`` from the disk
+and the ledger, so a missed, doubled or reordered event cannot corrupt anything. Paths are debounced:
+an editor's save (several events, or a temp file renamed over the target) becomes one ingest once the
+path has been quiet for ``debounce`` seconds. Ingestion runs on the watcher's own thread, never on the
+server's event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from ingest.pipeline import IngestReport, ingest_paths, is_policy_file, scan
+from kb.knowledge import KnowledgeBase
+from kb.regions import REGIONS_FILE
+
+log = logging.getLogger("kb.watcher")
+
+IGNORED_EVENTS = ("opened", "closed_no_write")
+
+
+class _Events(FileSystemEventHandler):
+    def __init__(self, watcher: FolderWatcher) -> None:
+        self._watcher = watcher
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in IGNORED_EVENTS:
+            return
+        paths = [event.src_path, getattr(event, "dest_path", "")]
+        self._watcher.touch([str(p if isinstance(p, str) else p.decode()) for p in paths if p], event.is_directory)
+
+
+class FolderWatcher:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        debounce: float = 0.1,
+        batch_files: int = 64,
+        on_ingest: Callable[[IngestReport], None] | None = None,
+    ) -> None:
+        self.kb = kb
+        self.root = kb.settings.docs
+        self.debounce = debounce
+        self.batch_files = batch_files
+        self.mode = "stopped"
+        """``inotify`` (native events), ``polling`` (fallback when native events are unavailable) or ``stopped``."""
+        self._on_ingest = on_ingest
+        self._pending: dict[str, float] = {}
+        self._busy = False
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._observer: BaseObserver | None = None
+        self._thread = threading.Thread(target=self._run, name="kb-watcher", daemon=True)
+
+    # -- events ----------------------------------------------------------------------------------------
+
+    def _relative(self, path: str) -> str | None:
+        try:
+            return Path(path).relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+
+    def touch(self, paths: list[str], is_directory: bool = False) -> None:
+        """Note that these absolute paths may have changed; a directory stands for every file under it."""
+        now = time.monotonic()
+        with self._wake:
+            for path in paths:
+                rel = self._relative(path)
+                if rel is None or rel == ".":
+                    continue
+                if is_directory:
+                    # A folder moved in or out: what is under it now, and what the ledger had under it.
+                    found = scan(self.root / rel) if (self.root / rel).is_dir() else []
+                    members = [f"{rel}/{f}" for f in found]
+                    members += [known for known in self.kb.files() if known.startswith(rel + "/")]
+                    for member in members:
+                        self._pending[member] = now
+                elif is_policy_file(rel) or rel == REGIONS_FILE:
+                    self._pending[rel] = now
+            self._wake.notify()
+
+    # -- the ingest loop -------------------------------------------------------------------------------
+
+    def _due(self) -> tuple[list[str], float | None]:
+        """Paths quiet for ``debounce``, and how long until the next one is."""
+        now = time.monotonic()
+        due = [path for path, seen in self._pending.items() if now - seen >= self.debounce]
+        waiting = [self.debounce - (now - seen) for path, seen in self._pending.items() if path not in due]
+        return due, min(waiting) if waiting else None
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                due, wait = self._due()
+                while not due and not self._stopping:
+                    self._wake.wait(timeout=wait)
+                    due, wait = self._due()
+                if self._stopping:
+                    return
+                due = due[: self.batch_files] if len(due) > self.batch_files else due
+                for path in due:
+                    del self._pending[path]
+                self._busy = True
+            try:
+                self._ingest(due)
+            finally:
+                with self._wake:
+                    self._busy = False
+
+    def _ingest(self, paths: list[str]) -> None:
+        try:
+            if REGIONS_FILE in paths:
+                self.kb.reload_regions()
+                log.info("%s reloaded", REGIONS_FILE)
+            report = ingest_paths(self.kb, paths)
+            if self._on_ingest:
+                self._on_ingest(report)
+        except Exception:  # a bad file, a bad regions.yaml or a bad moment must never stop the watcher
+            log.exception("ingest of %d changed paths failed; the watcher goes on", len(paths))
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        handler = _Events(self)
+        try:
+            observer: BaseObserver = Observer()
+            observer.schedule(handler, str(self.root), recursive=True)
+            observer.start()
+            self.mode = "inotify"
+        except OSError as exc:
+            log.warning("native file events unavailable (%s); polling %s every second instead", exc, self.root)
+            observer = PollingObserver(timeout=1)
+            observer.schedule(handler, str(self.root), recursive=True)
+            observer.start()
+            self.mode = "polling"
+        self._observer = observer
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        self.mode = "stopped"
+
+    def idle(self) -> bool:
+        """Nothing waiting to be ingested (what is being ingested right now still counts as busy)."""
+        with self._wake:
+            return not self._pending and not self._busy
