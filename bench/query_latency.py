@@ -19,22 +19,20 @@ import argparse
 import hashlib
 import os
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import numpy as np
 import uvicorn
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.server import free_port, running  # noqa: E402
 from kb.documents import Chunk, DocType, Document, RiskTier  # noqa: E402
 from kb.embedder import load_embedder  # noqa: E402
 from kb.knowledge import KnowledgeBase  # noqa: E402
@@ -104,27 +102,18 @@ def fill(kb: KnowledgeBase, docs: int, chunks: int, history: int, variant_share:
             print(f"  filled {n}/{len(series)} series", file=sys.stderr, flush=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(http: httpx.Client, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if http.get("/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the server did not become ready")
-
-
 def _percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def _serve_only(settings: Settings, port: int) -> None:
+    """The server process: the filled ledger as it is (its files were never on disk, so no folder sync)."""
+    uvicorn.run(create_app(settings, sync_folder=False), host="127.0.0.1", port=port, log_level="warning")
 
 
 def main() -> None:
@@ -139,46 +128,41 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--data", type=Path, help="keep (and reuse) the filled store here")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+    parser.add_argument("--serve-only", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.smoke:
         args.docs, args.history, args.queries = 60, 2, 40
 
     work = Path(tempfile.mkdtemp(prefix="kb-bench-"))
     data = args.data or work / "data"
-    settings = Settings(docs=work / "policies", data=data)
+    settings = Settings(docs=work / "policies", data=data, watch=False)
     settings.docs.mkdir(parents=True, exist_ok=True)
-    embedder = load_embedder()
-    kb = KnowledgeBase.open(settings, embedder)
+    if args.serve_only:
+        return _serve_only(settings, args.serve_only)
+
+    kb = KnowledgeBase.open(settings, load_embedder())
     started = time.perf_counter()
     reused = bool(kb.ledger.versions())
     if not reused:
         fill(kb, args.docs, args.chunks, args.history, args.variant_share)
     fill_seconds = time.perf_counter() - started
     stats = kb.stats()
+    regions = ["global", *REGIONS]
+    recall = _recall(kb, regions, args.k)
+    reference = _reference(kb, args.queries, args.k)
     kb.close()
 
-    app = create_app(settings, embedder=embedder, sync_folder=False)  # the files of the fill are not on disk
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-        _wait_ready(http)
-        regions = ["global", *REGIONS]
-        for region in regions:  # first query per chain builds its view; measure steady state
+    port = free_port()
+    argv = [sys.executable, __file__, "--serve-only", str(port), "--data", str(data)]
+    samples = []
+    with running(argv, port) as http:
+        for region in regions:  # the first query of a chain builds its view; measure the steady state
             http.post("/v1/query", json={"query": QUESTIONS[0], "region": region})
-        samples = []
         for i in range(args.queries):
             body = {"query": QUESTIONS[i % len(QUESTIONS)], "region": regions[i % len(regions)], "k": args.k}
             t = time.perf_counter()
-            response = http.post("/v1/query", json=body)
+            http.post("/v1/query", json=body).raise_for_status()
             samples.append(time.perf_counter() - t)
-            response.raise_for_status()
-        kb_live: KnowledgeBase = app.state.kb_state.kb
-        recall = _recall(kb_live, regions, args.k)
-        reference = _reference(kb_live, args.queries, args.k)
-        server.should_exit = True
-    thread.join(timeout=10)
 
     p50, p99 = _percentiles(samples)
     r50, r99 = _percentiles(reference)
@@ -189,14 +173,11 @@ def main() -> None:
     )
     if not reused:
         print(f"fill through KnowledgeBase.apply: {fill_seconds:.0f} s")
-    print(f"kb  POST /v1/query over HTTP: p50 {p50:.1f} ms  p99 {p99:.1f} ms  (n={len(samples)}, k={args.k})")
-    print(f"ref embed + unfiltered Chroma query in-process: p50 {r50:.1f} ms  p99 {r99:.1f} ms")
+    print(f"kb  POST /v1/query to a kb process on 127.0.0.1: p50 {p50:.1f} ms  p99 {p99:.1f} ms  (n={len(samples)})")
+    print(f"ref embed + unfiltered Chroma query in-process:  p50 {r50:.1f} ms  p99 {r99:.1f} ms")
     print(f"ratio kb/ref: p50 {p50 / r50:.2f}x  p99 {p99 / r99:.2f}x")
     print(f"recall@{args.k} against brute force over the chunks in force: {recall:.3f}")
-    print(
-        f"goal p50 <= 25 ms: {'met' if p50 <= 25 else 'NOT met'}; "
-        f"goal p99 <= 60 ms: {'met' if p99 <= 60 else 'NOT met'}"
-    )
+    print(f"goal p50 <= 25 ms: {_met(p50 <= 25)}; goal p99 <= 60 ms: {_met(p99 <= 60)}")
     if not args.data:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -3,8 +3,9 @@
 Events only decide *which* paths to look at; what changed is decided by ``ingest_paths`` from the disk
 and the ledger, so a missed, doubled or reordered event cannot corrupt anything. Paths are debounced:
 an editor's save (several events, or a temp file renamed over the target) becomes one ingest once the
-path has been quiet for ``debounce`` seconds. Ingestion runs on the watcher's own thread, never on the
-server's event loop.
+path has been quiet for ``debounce`` seconds, or only ``SETTLE`` seconds after an event that ends a save
+(the writer closed the file, or a complete file was renamed into place). Ingestion runs on the
+watcher's own thread, never on the server's event loop.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from kb.regions import REGIONS_FILE
 log = logging.getLogger("kb.watcher")
 
 IGNORED_EVENTS = ("opened", "closed_no_write")
+FINAL_EVENTS = ("closed", "moved")
+SETTLE = 0.02
+"""Quiet time after a final event: enough for a second write of the same save to join the first."""
 
 
 class _Events(FileSystemEventHandler):
@@ -34,10 +38,14 @@ class _Events(FileSystemEventHandler):
         self._watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in IGNORED_EVENTS:
-            return
+        if event.event_type in IGNORED_EVENTS or (event.is_directory and event.event_type == "modified"):
+            return  # a folder is "modified" by every change inside it, each of which has its own event
         paths = [event.src_path, getattr(event, "dest_path", "")]
-        self._watcher.touch([str(p if isinstance(p, str) else p.decode()) for p in paths if p], event.is_directory)
+        self._watcher.touch(
+            [str(p if isinstance(p, str) else p.decode()) for p in paths if p],
+            is_directory=event.is_directory,
+            final=event.event_type in FINAL_EVENTS,
+        )
 
 
 class FolderWatcher:
@@ -56,6 +64,7 @@ class FolderWatcher:
         """``inotify`` (native events), ``polling`` (fallback when native events are unavailable) or ``stopped``."""
         self._on_ingest = on_ingest
         self._pending: dict[str, float] = {}
+        """Path -> the moment it may be ingested, unless another event pushes it back."""
         self._busy = False
         self._wake = threading.Condition()
         self._stopping = False
@@ -70,9 +79,9 @@ class FolderWatcher:
         except ValueError:
             return None
 
-    def touch(self, paths: list[str], is_directory: bool = False) -> None:
+    def touch(self, paths: list[str], is_directory: bool = False, final: bool = False) -> None:
         """Note that these absolute paths may have changed; a directory stands for every file under it."""
-        now = time.monotonic()
+        ready = time.monotonic() + (min(SETTLE, self.debounce) if final else self.debounce)
         with self._wake:
             for path in paths:
                 rel = self._relative(path)
@@ -84,18 +93,18 @@ class FolderWatcher:
                     members = [f"{rel}/{f}" for f in found]
                     members += [known for known in self.kb.files() if known.startswith(rel + "/")]
                     for member in members:
-                        self._pending[member] = now
+                        self._pending[member] = ready
                 elif is_policy_file(rel) or rel == REGIONS_FILE:
-                    self._pending[rel] = now
+                    self._pending[rel] = ready
             self._wake.notify()
 
     # -- the ingest loop -------------------------------------------------------------------------------
 
     def _due(self) -> tuple[list[str], float | None]:
-        """Paths quiet for ``debounce``, and how long until the next one is."""
+        """Paths whose quiet time has passed, and how long until the next one's has."""
         now = time.monotonic()
-        due = [path for path, seen in self._pending.items() if now - seen >= self.debounce]
-        waiting = [self.debounce - (now - seen) for path, seen in self._pending.items() if path not in due]
+        due = [path for path, ready in self._pending.items() if ready <= now]
+        waiting = [ready - now for ready in self._pending.values() if ready > now]
         return due, min(waiting) if waiting else None
 
     def _run(self) -> None:
