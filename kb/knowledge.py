@@ -241,8 +241,13 @@ class KnowledgeBase:
                         doc.source,
                         f"version {doc.version} of {doc.doc_id} ({doc.region}) is already defined by {same.source}",
                     )
-            else:
-                previous = self.ledger.file(doc.source)
+            previous = self.ledger.file(doc.source)
+            if previous is not None and previous.version_id is not None:
+                moved_from = self.ledger.version(previous.version_id)
+                if moved_from.series != (doc.doc_id, doc.region):
+                    # The file now claims another doc_id or region: the series it left has lost its file.
+                    self._release(moved_from.id, now)
+            if doc.version is None:
                 same = next((r for r in series if previous and r.id == previous.version_id), None)
                 if same is not None and same.content_hash != doc.content_hash:
                     same = None  # the body changed: a new version, not a correction
@@ -266,27 +271,27 @@ class KnowledgeBase:
             self._refresh(record.series)
             return Applied(Change.corrected if same else Change.new_version, record, len(chunks))
 
+    def _release(self, version_id: int, now: datetime) -> VersionStatus | None:
+        """Rule 4 for a version that lost its file: retired if in force, retracted if future, else kept."""
+        record = self.ledger.version(version_id)
+        validity = next((v for v in self.timeline.series(*record.series) if v.record.id == record.id), None)
+        status = validity.status(now) if validity else None
+        if status is VersionStatus.in_force:
+            self.ledger.end_version(record.id, "retired_at", now)
+        elif status is VersionStatus.future:
+            self.ledger.end_version(record.id, "retracted_at", now)
+        self._refresh(record.series)
+        return status
+
     def remove_file(self, path: str) -> VersionStatus | None:
-        """Rule 4: retire the series if this file's version is in force, retract it if it is future."""
+        """The file is gone: what its version was then (None when it never made one)."""
         now = self.now()
         with self._lock:
             file = self.ledger.file(path)
             if file is None:
                 return None
-            outcome = None
-            if file.version_id is not None:
-                record = self.ledger.version(file.version_id)
-                validity = next((v for v in self.timeline.series(*record.series) if v.record.id == record.id), None)
-                outcome = validity.status(now) if validity else None
-                if outcome is VersionStatus.in_force:
-                    self.ledger.end_version(record.id, "retired_at", now)
-                elif outcome is VersionStatus.future:
-                    self.ledger.end_version(record.id, "retracted_at", now)
-                self.ledger.forget_file(path)
-                self._refresh(record.series)
-            else:
-                self.ledger.forget_file(path)
-            return outcome
+            self.ledger.forget_file(path)
+            return self._release(file.version_id, now) if file.version_id is not None else None
 
     def move_file(self, old: str, new: str) -> None:
         with self._lock:

@@ -122,6 +122,17 @@ def test_rule4_a_move_keeps_an_explicit_doc_id_even_when_content_changes(service
     assert service.query("return days")["results"][0]["doc"]["source"] == "b.md"
 
 
+def test_rule4_a_file_that_changes_its_region_leaves_its_old_series(service: Service, docs: Path) -> None:
+    returns(docs, "r.md", 14, version=1, effective_from=dt.date(2026, 1, 1))
+    service.sync()
+    returns(docs, "r.md", 14, region="EU", version=1, effective_from=dt.date(2026, 1, 1))
+    service.sync()
+    assert service.served("return days", region="EU") == [("returns", "EU", 1)]
+    assert service.served("return days") == [], "the global series lost its only file"
+    statuses = {(v["region"], v["status"]) for v in service.http.get("/v1/documents/returns").json()["versions"]}
+    assert statuses == {("global", "retired"), ("EU", "in_force")}
+
+
 def test_rule5_a_broken_file_never_changes_what_is_served(service: Service, docs: Path) -> None:
     returns(docs, "r.md", 14, version=1, effective_from=dt.date(2026, 1, 1))
     service.sync()
