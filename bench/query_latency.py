@@ -191,7 +191,7 @@ def _recall(kb: KnowledgeBase, regions: list[str], k: int) -> float:
         question = QUESTIONS[i % len(QUESTIONS)]
         resolution = kb.timeline.resolve(kb.chain(region), kb.now())
         chunk_ids = [cid for v in resolution.versions.values() for cid in kb.ledger.chunk_ids(v.record.id)]
-        scores = kb.store.vectors(chunk_ids) @ kb.embedder.encode([question])[0]
+        scores = kb.store.vectors(chunk_ids) @ kb.embedder.encode_query(question)
         truth = {chunk_ids[j] for j in np.argsort(-scores)[:k]}
         got = {r.chunk_id for r in kb.query(QueryRequest(question, k=k, region=region)).results}
         found += len(truth & got)
@@ -204,7 +204,7 @@ def _reference(kb: KnowledgeBase, queries: int, k: int) -> list[float]:
     samples = []
     for i in range(queries):
         t = time.perf_counter()
-        vector = kb.embedder.encode([QUESTIONS[i % len(QUESTIONS)]])[0]
+        vector = kb.embedder.encode_query(QUESTIONS[i % len(QUESTIONS)])
         collection.query(query_embeddings=[vector], n_results=k, include=["documents", "distances"])
         samples.append(time.perf_counter() - t)
     return samples

@@ -11,7 +11,7 @@ import yaml
 
 from kb.documents import Document, end_of, start_of, validate_front_matter
 from kb.durations import parse_duration
-from kb.errors import InvalidDocument
+from kb.errors import InvalidDocument, yaml_problem
 
 _FENCE = "---"
 
@@ -44,10 +44,7 @@ def split_front_matter(path: str, text: str) -> tuple[dict[str, Any], str]:
     try:
         raw = yaml.safe_load("".join(lines[1:end])) or {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 2}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidDocument(path, f"front matter is not valid YAML{where}: {problem}") from None
+        raise InvalidDocument(path, f"front matter is not valid YAML: {yaml_problem(exc, first_line=2)}") from None
     if not isinstance(raw, dict):
         raise InvalidDocument(path, "front matter must be a mapping of key: value lines")
     return {str(k): v for k, v in raw.items()}, "".join(lines[end + 1 :])

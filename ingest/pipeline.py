@@ -19,6 +19,7 @@ from kb.documents import Chunk, Document
 from kb.errors import InvalidDocument
 from kb.knowledge import Change, KnowledgeBase
 from kb.ledger import FileRecord
+from kb.regions import REGIONS_FILE
 from kb.timeline import VersionStatus
 
 log = logging.getLogger("kb.ingest")
@@ -132,10 +133,15 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str]) -> IngestReport:
     """Bring these paths (relative to the docs folder) in line with the disk: add, change, move, remove."""
     root = kb.settings.docs
     report = IngestReport()
+    paths = set(paths)
+    if REGIONS_FILE in paths:
+        error = kb.reload_regions()
+        if error:
+            report.fail(REGIONS_FILE, error)
     known = kb.files()
     present: dict[str, bytes] = {}
     vanished: list[str] = []
-    for path in sorted(set(paths)):
+    for path in sorted(paths):
         if not is_policy_file(path):
             continue
         if not (root / path).is_file():
@@ -189,5 +195,4 @@ def scan(root: Path) -> list[str]:
 
 def sync(kb: KnowledgeBase) -> IngestReport:
     """Reconcile the whole folder with the ledger: what changed while nobody watched is applied now."""
-    kb.reload_regions()
-    return ingest_paths(kb, [*scan(kb.settings.docs), *kb.files()])
+    return ingest_paths(kb, [REGIONS_FILE, *scan(kb.settings.docs), *kb.files()])

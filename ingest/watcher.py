@@ -29,6 +29,8 @@ log = logging.getLogger("kb.watcher")
 
 IGNORED_EVENTS = ("opened", "closed_no_write")
 FINAL_EVENTS = ("closed", "moved")
+RETRY = 5.0
+"""Seconds before paths whose ingest failed as a whole (not a file's own error) are tried again."""
 SETTLE = 0.02
 """Quiet time after a final event: enough for a second write of the same save to join the first."""
 
@@ -128,14 +130,14 @@ class FolderWatcher:
 
     def _ingest(self, paths: list[str]) -> None:
         try:
-            if REGIONS_FILE in paths:
-                self.kb.reload_regions()
-                log.info("%s reloaded", REGIONS_FILE)
             report = ingest_paths(self.kb, paths)
             if self._on_ingest:
                 self._on_ingest(report)
-        except Exception:  # a bad file, a bad regions.yaml or a bad moment must never stop the watcher
-            log.exception("ingest of %d changed paths failed; the watcher goes on", len(paths))
+        except Exception:  # a bad regions.yaml, a store hiccup or a bug must never stop the watcher
+            log.exception("ingest of %d changed paths failed; retrying in %.0f s", len(paths), RETRY)
+            with self._wake:
+                for path in paths:
+                    self._pending.setdefault(path, time.monotonic() + RETRY)
 
     # -- lifecycle -------------------------------------------------------------------------------------
 

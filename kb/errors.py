@@ -90,3 +90,10 @@ class NotReady(KBError):
 
 class StoreError(KBError):
     code = "store_error"
+
+
+def yaml_problem(exc: Exception, first_line: int = 1) -> str:
+    """A YAML error in one line for people: what is wrong and where (``first_line`` numbers the text's first line)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{problem} at line {mark.line + first_line}" if mark else problem

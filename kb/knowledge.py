@@ -7,6 +7,7 @@ through it; ``ingest`` decides *what* to write, this module keeps every write al
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import threading
@@ -21,10 +22,10 @@ import numpy as np
 
 from kb.documents import Chunk, Document
 from kb.embedder import Embedder, load_embedder
-from kb.errors import DataDirLocked, DocumentNotFound, InvalidDocument, InvalidRequest, VersionNotFound
+from kb.errors import ConfigError, DataDirLocked, DocumentNotFound, InvalidDocument, InvalidRequest, VersionNotFound
 from kb.index import VectorIndex
 from kb.ledger import FileRecord, Ledger, StoredChunk, VersionRecord
-from kb.regions import RegionTree
+from kb.regions import REGIONS_FILE, RegionTree
 from kb.retrieval import QueryAnswer, QueryRequest, QueryResult
 from kb.settings import Settings
 from kb.staleness import StalenessRow, staleness_report, version_flags
@@ -102,7 +103,8 @@ class KnowledgeBase:
         self.clock = clock
         self._lock_file = lock
         self._lock = threading.RLock()
-        self.regions = RegionTree.load(settings.docs) if settings.docs.is_dir() else RegionTree()
+        self._regions_backup = settings.data / "regions.last-good.yaml"
+        self.regions = RegionTree.load(self._regions_backup)
         self.timeline = Timeline(ledger.versions())
         self.index = VectorIndex(embedder.dim, self._load_blocks)
         self._resolutions: dict[tuple[str, ...], list[Resolution]] = {}
@@ -116,6 +118,7 @@ class KnowledgeBase:
             ledger = Ledger(settings.data / "ledger.sqlite3")
             store = ChunkStore.open(settings.data, settings.chroma_url, embedder.model_id, embedder.dim)
             kb = cls(settings, embedder, ledger, store, clock, lock)
+            kb.reload_regions()
             kb._repair()
             kb._warm()
         except BaseException:
@@ -130,11 +133,22 @@ class KnowledgeBase:
     def now(self) -> datetime:
         return self.clock()
 
-    def reload_regions(self) -> None:
-        regions = RegionTree.load(self.settings.docs)
+    def reload_regions(self) -> str | None:
+        """Take ``regions.yaml`` from the folder. A broken one keeps the last valid tree, is listed as a
+        parse error, and its reason returned."""
+        source = self.settings.docs / REGIONS_FILE
+        try:
+            regions = RegionTree.load(source)
+        except ConfigError as exc:
+            data = source.read_bytes() if source.exists() else b""
+            self.ledger.record_file_error(REGIONS_FILE, hashlib.sha256(data).hexdigest(), exc.message, self.now())
+            return exc.message
+        self._regions_backup.write_text(regions.dump(), encoding="utf-8")
+        self.ledger.forget_file(REGIONS_FILE)
         with self._lock:
             self.regions = regions
             self._resolutions.clear()
+        return None
 
     # -- start-up ----------------------------------------------------------------------------------
 
@@ -334,7 +348,7 @@ class KnowledgeBase:
         admitted = None
         if request.doc_types or request.products or request.max_risk_tier:
             admitted = {vid for vid, v in by_id.items() if request.admits(v)}
-        vector = self.embedder.encode([request.query])[0]
+        vector = self.embedder.encode_query(request.query)
         hits = self.index.search(vector, resolution.version_set, request.k, admitted)
         stored = self.ledger.chunks([h.chunk_id for h in hits])
         soon = self.settings.expiring_soon

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from kb.documents import GLOBAL, normalize_region
-from kb.errors import ConfigError
+from kb.errors import ConfigError, yaml_problem
 
 REGIONS_FILE = "regions.yaml"
 
@@ -28,17 +28,22 @@ class RegionTree:
             self.chain(region)  # refuse cycles now, not at query time
 
     @classmethod
-    def load(cls, docs_dir: Path) -> RegionTree:
-        path = docs_dir / REGIONS_FILE
+    def load(cls, path: Path) -> RegionTree:
+        """The tree in a ``regions.yaml`` file; no file is the default tree."""
         if not path.exists():
             return cls()
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{REGIONS_FILE}: not UTF-8 text") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{REGIONS_FILE}: not valid YAML ({yaml_problem(exc)})") from None
         if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of region: parent")
+            raise ConfigError(f"{REGIONS_FILE}: expected a mapping of region: parent")
         return cls({str(k): str(v) for k, v in data.items()})
+
+    def dump(self) -> str:
+        return yaml.safe_dump(self._parents, sort_keys=True)
 
     def chain(self, region: str) -> tuple[str, ...]:
         """Most specific first, ending in ``global``: ``DE -> EU -> global``."""

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from kb.ledger import FileRecord, VersionRecord
+from kb.regions import REGIONS_FILE
 from kb.timeline import Timeline, Validity, VersionStatus
 
 
@@ -125,7 +126,12 @@ def staleness_report(
         if file.error is None:
             continue
         previous = versions.get(file.version_id) if file.version_id is not None else None
-        kept = f"version {previous.version} stays in force" if previous else "nothing from this file is served"
+        if previous is not None:
+            kept = f"version {previous.version} stays in force"
+        elif file.path == REGIONS_FILE:
+            kept = "the last valid region tree stays in force"
+        else:
+            kept = "nothing from this file is served"
         rows.append(
             StalenessRow(
                 previous.doc_id if previous else file.doc_id,

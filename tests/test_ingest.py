@@ -166,7 +166,7 @@ def test_query_returns_the_exact_top_k_among_chunks_in_force(
     assert sync(kb).failed == {}
     texts = kb.ledger.embed_texts()
     question = "how many days for a refund on a damaged parcel"
-    query_vector = embedder.encode([question])[0]
+    query_vector = embedder.encode_query(question)
     for at in (dt.date(2025, 2, 15), dt.date(2025, 9, 1), dt.date(2026, 4, 2), dt.date(2026, 11, 24)):
         in_force = [
             record.id

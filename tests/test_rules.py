@@ -6,6 +6,9 @@ import datetime as dt
 from pathlib import Path
 
 from conftest import Service, write_doc
+from fastapi.testclient import TestClient
+
+from server.app import create_app
 
 RETURNS = "# Returns\n\n## Window\n\nCustomers may return items within {days} days of delivery for a full refund.\n"
 OTHER = "# Shipping\n\n## Rates\n\nStandard shipping costs 4.95 and takes three to five business days.\n"
@@ -173,6 +176,23 @@ def test_rule6_a_region_gets_the_most_specific_series_of_each_document(service: 
     assert sorted(service.served(both, region="EU", k=10)) == [("returns", "EU", 1), ("shipping", "global", 1)]
     assert sorted(service.served(both, region="us", k=10)) == [("returns", "US", 1), ("shipping", "global", 1)]
     assert sorted(service.served(both, region="global", k=10)) == [("returns", "global", 1), ("shipping", "global", 1)]
+
+
+def test_rule5_a_broken_regions_file_keeps_the_last_valid_tree(
+    service: Service, docs: Path, settings, embedder, clock
+) -> None:
+    _regional(docs)
+    service.sync()
+    (docs / "regions.yaml").write_text("DE: [EU\n")
+    assert set(service.sync().failed) == {"regions.yaml"}
+    assert service.query("return days", region="DE")["region_chain"] == ["DE", "EU", "global"]
+    row = service.http.get("/v1/staleness").json()["rows"][0]
+    assert (row["source"], row["reason"]) == ("regions.yaml", "parse_error")
+    assert row["detail"].endswith("Fix the file; until then the last valid region tree stays in force.")
+    service.http.__exit__(None, None, None)  # a restart with the file still broken
+    with TestClient(create_app(settings, embedder=embedder, clock=clock)) as client:
+        chain = client.post("/v1/query", json={"query": "return days", "region": "DE"}).json()["region_chain"]
+        assert chain == ["DE", "EU", "global"]
 
 
 def test_rule6_unknown_region_falls_back_to_global_and_says_so(service: Service, docs: Path) -> None:
