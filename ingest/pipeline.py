@@ -103,6 +103,7 @@ def _write_group(
     """Parse, embed in one batch, then make each file visible in its own transaction."""
     parsed: list[ParsedFile] = []
     for path, data in files:
+        kb.embedder.yield_to_queries()
         try:
             parsed.append(parse_file(kb, chunker, path, data, known[path].doc_id if path in known else None))
         except InvalidDocument as exc:
@@ -113,6 +114,7 @@ def _write_group(
     report.embedded += len(new_vectors)
     fresh = set(new_vectors)
     for item in parsed:
+        kb.embedder.yield_to_queries()
         try:
             applied = kb.apply(item.doc, item.chunks, item.file_hash, new_vectors)
         except InvalidDocument as exc:

@@ -44,6 +44,7 @@ class Embedder:
         self._torch = torch
         self._cores = max(1, torch.get_num_threads())
         self._batches = 0
+        self._queries = 0
         self._last_query = float("-inf")
         self.model_id = model_id
         self.dim: int = int(model.get_embedding_dimension())
@@ -59,7 +60,22 @@ class Embedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         self._last_query = time.monotonic()
-        return self._run([text], 1 if self._batches else self._cores)[0]
+        self._queries += 1
+        try:
+            return self._run([text], 1 if self._batches else self._cores)[0]
+        finally:
+            self._queries -= 1
+
+    def yield_to_queries(self, limit: float = 0.05) -> None:
+        """Let a query being encoded finish first (up to ``limit`` seconds).
+
+        Called by pure-Python ingest work between files: a query's forward pass takes the GIL back after
+        each of its ~100 operations, and a thread busy in Python makes it wait up to the switch interval
+        every time.
+        """
+        deadline = time.monotonic() + limit
+        while self._queries and time.monotonic() < deadline:
+            time.sleep(0.001)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Documents, in sub-batches that leave a core to queries whenever queries are arriving."""
@@ -71,6 +87,7 @@ class Embedder:
         try:
             for start in range(0, len(order), self.SUB_BATCH):
                 part = order[start : start + self.SUB_BATCH]
+                self.yield_to_queries()
                 queries_arriving = time.monotonic() - self._last_query < self.QUERY_RECENT
                 out[part] = self._run([texts[i] for i in part], 1 if queries_arriving else self._cores)
             return out

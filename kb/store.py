@@ -21,8 +21,9 @@ from kb.errors import ConfigError, StoreError
 log = logging.getLogger(__name__)
 
 COLLECTION = "kb_chunks"
-# Exact-enough HNSW if anyone queries the collection directly; kb itself ranks exactly in memory.
-_HNSW = {"hnsw": {"space": "cosine", "ef_search": 300}}
+# Exact-enough HNSW if anyone queries the collection directly; kb itself ranks exactly in memory, so the
+# graph is upkeep, and one thread for it leaves the other core to queries during a bulk ingest.
+_HNSW = {"hnsw": {"space": "cosine", "ef_search": 300, "num_threads": 1}}
 
 
 @contextlib.contextmanager
