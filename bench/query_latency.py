@@ -190,7 +190,7 @@ def _recall(kb: KnowledgeBase, regions: list[str], k: int) -> float:
     for i, region in enumerate(regions):
         question = QUESTIONS[i % len(QUESTIONS)]
         resolution = kb.timeline.resolve(kb.chain(region), kb.now())
-        chunk_ids = [cid for v in resolution.versions.values() for cid in kb.ledger.chunk_ids(v.record.id)]
+        chunk_ids = [cid for v in resolution.by_version_id.values() for cid in kb.ledger.chunk_ids(v.record.id)]
         scores = kb.store.vectors(chunk_ids) @ kb.embedder.encode_query(question)
         truth = {chunk_ids[j] for j in np.argsort(-scores)[:k]}
         got = {r.chunk_id for r in kb.query(QueryRequest(question, k=k, region=region)).results}

@@ -135,15 +135,15 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str]) -> IngestReport:
     """Bring these paths (relative to the docs folder) in line with the disk: add, change, move, remove."""
     root = kb.settings.docs
     report = IngestReport()
-    paths = set(paths)
-    if REGIONS_FILE in paths:
+    wanted = set(paths)
+    if REGIONS_FILE in wanted:
         error = kb.reload_regions()
         if error:
             report.fail(REGIONS_FILE, error)
     known = kb.files()
     present: dict[str, bytes] = {}
     vanished: list[str] = []
-    for path in sorted(paths):
+    for path in sorted(wanted):
         if not is_policy_file(path):
             continue
         if not (root / path).is_file():

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -21,7 +20,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from ingest.pipeline import IngestReport, ingest_paths, is_policy_file, scan
+from ingest.pipeline import ingest_paths, is_policy_file, scan
 from kb.knowledge import KnowledgeBase
 from kb.regions import REGIONS_FILE
 
@@ -56,7 +55,6 @@ class FolderWatcher:
         kb: KnowledgeBase,
         debounce: float = 0.1,
         batch_files: int = 64,
-        on_ingest: Callable[[IngestReport], None] | None = None,
     ) -> None:
         self.kb = kb
         self.root = kb.settings.docs
@@ -64,7 +62,6 @@ class FolderWatcher:
         self.batch_files = batch_files
         self.mode = "stopped"
         """``inotify`` (native events), ``polling`` (fallback when native events are unavailable) or ``stopped``."""
-        self._on_ingest = on_ingest
         self._pending: dict[str, float] = {}
         """Path -> the moment it may be ingested, unless another event pushes it back."""
         self._busy = False
@@ -84,20 +81,21 @@ class FolderWatcher:
     def touch(self, paths: list[str], is_directory: bool = False, final: bool = False) -> None:
         """Note that these absolute paths may have changed; a directory stands for every file under it."""
         ready = time.monotonic() + (min(SETTLE, self.debounce) if final else self.debounce)
+        wanted: list[str] = []
+        for path in paths:
+            rel = self._relative(path)
+            if rel is None or rel == ".":
+                continue
+            if is_directory:
+                # A folder moved in or out: what is under it now, and what the ledger had under it.
+                found = scan(self.root / rel) if (self.root / rel).is_dir() else []
+                wanted += [f"{rel}/{f}" for f in found]
+                wanted += [known for known in self.kb.files() if known.startswith(rel + "/")]
+            elif is_policy_file(rel) or rel == REGIONS_FILE:
+                wanted.append(rel)
         with self._wake:
-            for path in paths:
-                rel = self._relative(path)
-                if rel is None or rel == ".":
-                    continue
-                if is_directory:
-                    # A folder moved in or out: what is under it now, and what the ledger had under it.
-                    found = scan(self.root / rel) if (self.root / rel).is_dir() else []
-                    members = [f"{rel}/{f}" for f in found]
-                    members += [known for known in self.kb.files() if known.startswith(rel + "/")]
-                    for member in members:
-                        self._pending[member] = ready
-                elif is_policy_file(rel) or rel == REGIONS_FILE:
-                    self._pending[rel] = ready
+            for rel in wanted:
+                self._pending[rel] = ready
             self._wake.notify()
 
     # -- the ingest loop -------------------------------------------------------------------------------
@@ -130,9 +128,7 @@ class FolderWatcher:
 
     def _ingest(self, paths: list[str]) -> None:
         try:
-            report = ingest_paths(self.kb, paths)
-            if self._on_ingest:
-                self._on_ingest(report)
+            ingest_paths(self.kb, paths)
         except Exception:  # a bad regions.yaml, a store hiccup or a bug must never stop the watcher
             log.exception("ingest of %d changed paths failed; retrying in %.0f s", len(paths), RETRY)
             with self._wake:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,6 +46,7 @@ class Embedder:
         self._cores = max(1, torch.get_num_threads())
         self._batches = 0
         self._queries = 0
+        self._count_lock = threading.Lock()  # request threads update the counters concurrently
         self._last_query = float("-inf")
         self.model_id = model_id
         self.dim: int = int(model.get_embedding_dimension())
@@ -58,13 +60,18 @@ class Embedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def _count(self, queries: int = 0, batches: int = 0) -> None:
+        with self._count_lock:
+            self._queries += queries
+            self._batches += batches
+
     def encode_query(self, text: str) -> np.ndarray:
         self._last_query = time.monotonic()
-        self._queries += 1
+        self._count(queries=1)
         try:
             return self._run([text], 1 if self._batches else self._cores)[0]
         finally:
-            self._queries -= 1
+            self._count(queries=-1)
 
     def yield_to_queries(self, limit: float = 0.05) -> None:
         """Let a query being encoded finish first (up to ``limit`` seconds).
@@ -83,7 +90,7 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        self._batches += 1
+        self._count(batches=1)
         try:
             for start in range(0, len(order), self.SUB_BATCH):
                 part = order[start : start + self.SUB_BATCH]
@@ -92,7 +99,7 @@ class Embedder:
                 out[part] = self._run([texts[i] for i in part], 1 if queries_arriving else self._cores)
             return out
         finally:
-            self._batches -= 1
+            self._count(batches=-1)
 
     def tokens(self, text: str) -> list[int]:
         """Wordpiece ids of ``text`` without the two special tokens the encoder adds around it."""

@@ -143,8 +143,10 @@ class KnowledgeBase:
             data = source.read_bytes() if source.exists() else b""
             self.ledger.record_file_error(REGIONS_FILE, hashlib.sha256(data).hexdigest(), exc.message, self.now())
             return exc.message
-        self._regions_backup.write_text(regions.dump(), encoding="utf-8")
-        self.ledger.forget_file(REGIONS_FILE)
+        if regions.dump() != self.regions.dump():
+            self._regions_backup.write_text(regions.dump(), encoding="utf-8")
+        if self.ledger.file(REGIONS_FILE) is not None:
+            self.ledger.forget_file(REGIONS_FILE)
         with self._lock:
             self.regions = regions
             self._resolutions.clear()
@@ -206,17 +208,16 @@ class KnowledgeBase:
         self, chunks: Sequence[Chunk], series: Sequence[VersionRecord], given: Mapping[str, np.ndarray]
     ) -> np.ndarray:
         """Vectors of a new version: from the caller, from resident versions of its series, else the store."""
-        known = dict(given)
+        known: dict[str, np.ndarray] = {}
         for record in series:
-            for cid, vector in self.index.vectors(record.id).items():
-                known.setdefault(cid, vector)
-        rest = [c for c in chunks if c.chunk_id not in known]
+            known.update(self.index.vectors(record.id))
+        rest = [c for c in chunks if c.chunk_id not in given and c.chunk_id not in known]
         if rest:
             known.update(self.ensure_embedded(rest))
             stored = [c.chunk_id for c in rest if c.chunk_id not in known]
             if stored:
                 known.update(zip(stored, self.store.vectors(stored), strict=True))
-        return np.stack([known[c.chunk_id] for c in chunks])
+        return np.stack([given[c.chunk_id] if c.chunk_id in given else known[c.chunk_id] for c in chunks])
 
     def _refresh(self, *series: tuple[str, str]) -> None:
         now = self.now()

@@ -79,9 +79,8 @@ class Resolution:
     """The version of each doc_id served on a region chain at one moment, and how long that holds."""
 
     chain: tuple[str, ...]
-    versions: dict[str, Validity]
     by_version_id: dict[int, Validity]
-    """``versions`` keyed by version id, built once per resolution, not once per query."""
+    """The version served for each doc_id, keyed by version id."""
     valid_from: datetime | None
     valid_until: datetime | None
 
@@ -151,4 +150,4 @@ class Timeline:
                     if validity.in_force(at):
                         chosen[doc_id] = validity
                         break
-        return Resolution(chain, chosen, {v.record.id: v for v in chosen.values()}, lo, hi)
+        return Resolution(chain, {v.record.id: v for v in chosen.values()}, lo, hi)
