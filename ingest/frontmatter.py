@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
 
+from ingest.references import references
 from kb.documents import Document, end_of, start_of, validate_front_matter
 from kb.durations import parse_duration
 from kb.errors import InvalidDocument, yaml_problem
@@ -55,9 +57,17 @@ def default_doc_id(path: str) -> str:
 
 
 def read_document(
-    path: str, raw: dict[str, Any], body: str, zone: ZoneInfo, title: str | None, doc_id: str | None = None
+    path: str,
+    raw: dict[str, Any],
+    body: str,
+    zone: ZoneInfo,
+    title: str | None,
+    doc_id: str | None = None,
+    hrefs: Sequence[str] = (),
+    pii: dict[str, int] | None = None,
 ) -> Document:
-    """Validate and resolve defaults. ``title`` is the body's first heading; ``doc_id`` one kept across a move."""
+    """Validate and resolve defaults. ``title`` is the body's first heading; ``doc_id`` one kept across a move;
+    ``hrefs`` the body's link destinations; ``pii`` what personal data the body held."""
     front = validate_front_matter(raw, path)
     effective_from = start_of(front.effective_from, zone) if front.effective_from else None
     effective_to = end_of(front.effective_to, zone) if front.effective_to else None
@@ -79,4 +89,6 @@ def read_document(
         source=path,
         content_hash=hashlib.sha256(body.strip().encode("utf-8")).hexdigest(),
         meta=dict(front.model_extra or {}),
+        references=references(path, front.see, hrefs),
+        pii=pii or {},
     )

@@ -57,6 +57,16 @@ def _parts(lines: list[str], tokens: list[Token], kind: str) -> tuple[str, ...]:
     return ()
 
 
+def link_targets(body: str) -> list[str]:
+    """Every link destination in the body, in order (images and autolinks included)."""
+    out = []
+    for token in _parser().parse(body):
+        for child in token.children or ():
+            if child.type == "link_open":
+                out.append(str(child.attrGet("href") or ""))
+    return out
+
+
 def parse_sections(body: str) -> tuple[str | None, list[Section]]:
     """The first ``#`` heading (the title) and the sections under it, in document order."""
     lines = body.splitlines()

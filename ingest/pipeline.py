@@ -14,17 +14,20 @@ from pathlib import Path
 
 from ingest.chunking import Chunker
 from ingest.frontmatter import decode, file_hash, read_document, split_front_matter
-from ingest.markdown import parse_sections
+from ingest.markdown import link_targets, parse_sections
+from ingest.references import POLICY_SUFFIXES
+from kb import pii
 from kb.documents import Chunk, Document
-from kb.errors import InvalidDocument
+from kb.errors import InvalidDocument, PersonalData
 from kb.knowledge import Change, KnowledgeBase
 from kb.ledger import FileRecord
+from kb.pii import PiiPolicy
 from kb.regions import REGIONS_FILE
+from kb.settings import Settings
 from kb.timeline import VersionStatus
 
 log = logging.getLogger("kb.ingest")
 
-SUFFIXES = (".md", ".markdown")
 GROUP_FILES = 32
 """Files parsed and embedded together: large enough for batched embedding, small enough that a bulk drop
 becomes visible progressively."""
@@ -36,7 +39,7 @@ def is_policy_file(rel_path: str) -> bool:
     name = parts[-1] if parts else ""
     if any(part.startswith(".") for part in parts) or name.startswith(("~", "#")) or name.endswith("~"):
         return False
-    return name.lower().endswith(SUFFIXES)
+    return name.lower().endswith(POLICY_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,29 @@ class IngestReport:
         log.warning("%s rejected: %s; what was in force stays in force", path, reason)
 
 
+def _screen(path: str, text: str, body: str, settings: Settings) -> tuple[str, dict[str, int]]:
+    """Apply ``KB_PII`` to the body: the body to use and what was found in it."""
+    findings = pii.scan(body, settings.pii_allow)
+    if not findings:
+        return body, {}
+    found = pii.counts(findings)
+    if settings.pii is PiiPolicy.reject:
+        line = text.count("\n", 0, len(text) - len(body)) + body.count("\n", 0, findings[0].start) + 1
+        raise PersonalData(
+            path,
+            f"holds {pii.describe(found)} (the first on line {line}); agents must not be fed customer data: "
+            "remove them, or list a team's own address in KB_PII_ALLOW",
+        )
+    return (pii.redact(body, findings) if settings.pii is PiiPolicy.redact else body), found
+
+
 def parse_file(kb: KnowledgeBase, chunker: Chunker, path: str, data: bytes, doc_id: str | None) -> ParsedFile:
     """Pure but for the settings it reads: bytes in, a document and its chunks out."""
     text = decode(path, data, kb.settings.max_file_bytes)
     raw, body = split_front_matter(path, text)
+    body, found = _screen(path, text, body, kb.settings)
     title, sections = parse_sections(body)
-    doc = read_document(path, raw, body, kb.settings.zone, title, doc_id)
+    doc = read_document(path, raw, body, kb.settings.zone, title, doc_id, link_targets(body), found)
     chunks = chunker.chunk(doc.title, sections)
     if not chunks:
         raise InvalidDocument(path, "the document has no text below its front matter")
@@ -107,7 +127,7 @@ def _write_group(
         try:
             parsed.append(parse_file(kb, chunker, path, data, known[path].doc_id if path in known else None))
         except InvalidDocument as exc:
-            kb.record_error(path, file_hash(data), exc.reason)
+            kb.record_error(path, file_hash(data), exc.reason, exc.kind)
             report.fail(path, exc.reason)
 
     new_vectors = kb.ensure_embedded([c for p in parsed for c in p.chunks])
@@ -118,7 +138,7 @@ def _write_group(
         try:
             applied = kb.apply(item.doc, item.chunks, item.file_hash, new_vectors)
         except InvalidDocument as exc:
-            kb.record_error(item.doc.source, item.file_hash, exc.reason)
+            kb.record_error(item.doc.source, item.file_hash, exc.reason, exc.kind, item.doc.doc_id)
             report.fail(item.doc.source, exc.reason)
             continue
         if applied.change is Change.unchanged:

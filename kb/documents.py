@@ -73,15 +73,16 @@ class FrontMatter(BaseModel):
     review_every: str | None = None
     owner: str | None = None
     risk_tier: RiskTier = RiskTier.low
+    see: list[str] = Field(default_factory=list)
 
     @field_validator("region", mode="before")
     @classmethod
     def _region(cls, value: object) -> str:
         return normalize_region(str(value))
 
-    @field_validator("products", mode="before")
+    @field_validator("products", "see", mode="before")
     @classmethod
-    def _products(cls, value: object) -> object:
+    def _one_or_many(cls, value: object) -> object:
         if isinstance(value, str):
             return [value]
         return value
@@ -109,6 +110,7 @@ _EXPECTED = {
     "risk_tier": "expected one of " + ", ".join(t.value for t in RiskTier),
     "version": "expected a whole number from 1 up",
     "products": "expected a list of product ids",
+    "see": "expected a doc_id or a list of doc_ids",
 }
 
 
@@ -161,6 +163,10 @@ class Document:
     source: str
     content_hash: str
     meta: dict[str, Any] = field(default_factory=dict)
+    references: tuple[str, ...] = ()
+    """``doc:<doc_id>`` for each ``see:`` entry, ``file:<path>`` for each link to another policy file."""
+    pii: dict[str, int] = field(default_factory=dict)
+    """Personal data found in the body by kind, counted before any redaction."""
 
 
 @dataclass(frozen=True)

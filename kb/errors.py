@@ -6,7 +6,9 @@
     ├── DocumentNotFound         404  no series with that doc_id
     ├── VersionNotFound          404  that doc_id has no such version (in that region)
     ├── InvalidDocument          422  a policy file cannot be read or validated
-    │   └── InvalidFrontMatter   422  one front-matter key has a bad value
+    │   ├── InvalidFrontMatter   422  one front-matter key has a bad value
+    │   ├── ConflictingDocument  422  another file already defines that doc_id, region and version
+    │   └── PersonalData         422  the file holds personal data and KB_PII=reject
     ├── ConfigError              500  settings or regions.yaml are unusable
     ├── DataDirLocked            409  another kb process holds the data folder
     ├── NotReady                 503  the service is still loading its index
@@ -60,6 +62,8 @@ class VersionNotFound(KBError):
 class InvalidDocument(KBError):
     status = 422
     code = "invalid_document"
+    kind = "parse_error"
+    """The staleness reason a rejected file is listed under."""
 
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
@@ -72,6 +76,16 @@ class InvalidFrontMatter(InvalidDocument):
     def __init__(self, path: str, field: str, reason: str) -> None:
         super().__init__(path, f"front matter key '{field}': {reason}")
         self.field = field
+
+
+class ConflictingDocument(InvalidDocument):
+    code = "conflicting_document"
+    kind = "conflict"
+
+
+class PersonalData(InvalidDocument):
+    code = "personal_data"
+    kind = "pii_detected"
 
 
 class ConfigError(KBError):

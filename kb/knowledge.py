@@ -13,24 +13,32 @@ import os
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
+from kb import pii
 from kb.documents import Chunk, Document
 from kb.embedder import Embedder, load_embedder
-from kb.errors import ConfigError, DataDirLocked, DocumentNotFound, InvalidDocument, InvalidRequest, VersionNotFound
+from kb.errors import (
+    ConfigError,
+    ConflictingDocument,
+    DataDirLocked,
+    DocumentNotFound,
+    InvalidRequest,
+    VersionNotFound,
+)
 from kb.index import VectorIndex
 from kb.ledger import FileRecord, Ledger, StoredChunk, VersionRecord
 from kb.regions import REGIONS_FILE, RegionTree
-from kb.retrieval import QueryAnswer, QueryRequest, QueryResult
+from kb.retrieval import QueryAnswer, QueryRequest, QueryResult, RetrievalMode
 from kb.settings import Settings
-from kb.staleness import StalenessRow, staleness_report, version_flags
+from kb.staleness import Inspector, StalenessReason, StalenessRow, StalenessRules
 from kb.store import ChunkStore
-from kb.timeline import Resolution, Timeline, Validity, VersionStatus, series_validity
+from kb.timeline import Resolution, Timeline, Validity, VersionStatus
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +122,7 @@ class KnowledgeBase:
         """Lock ``--data``, repair the store from the ledger, and load what is in force into memory."""
         lock = _lock(settings.data)
         try:
-            embedder = embedder or load_embedder(settings.model)
+            embedder = embedder or load_embedder(settings.model, settings.embedder, settings.data / "models")
             ledger = Ledger(settings.data / "ledger.sqlite3")
             store = ChunkStore.open(settings.data, settings.chroma_url, embedder.model_id, embedder.dim)
             kb = cls(settings, embedder, ledger, store, clock, lock)
@@ -141,7 +149,7 @@ class KnowledgeBase:
             regions = RegionTree.load(source)
         except ConfigError as exc:
             data = source.read_bytes() if source.exists() else b""
-            self.ledger.record_file_error(REGIONS_FILE, hashlib.sha256(data).hexdigest(), exc.message, self.now())
+            self.record_error(REGIONS_FILE, hashlib.sha256(data).hexdigest(), exc.message)
             return exc.message
         if regions.dump() != self.regions.dump():
             self._regions_backup.write_text(regions.dump(), encoding="utf-8")
@@ -177,13 +185,15 @@ class KnowledgeBase:
         ]
         self.index.load(live)
 
-    def _load_blocks(self, version_ids: Collection[int]) -> dict[int, tuple[list[str], np.ndarray]]:
+    def _load_blocks(self, version_ids: Collection[int]) -> dict[int, tuple[list[str], np.ndarray, list[str]]]:
+        """Chunk ids, vectors (from the store) and encoder texts (for BM25, from the ledger) of versions."""
         chunk_ids = self.ledger.chunk_ids_of(version_ids)
         flat = [cid for ids in chunk_ids.values() for cid in ids]
         vectors = self.store.vectors(flat) if flat else np.zeros((0, self.embedder.dim), np.float32)
+        texts = self.ledger.embed_texts_of(list(dict.fromkeys(flat)))
         out, start = {}, 0
         for vid, ids in chunk_ids.items():
-            out[vid] = (ids, vectors[start : start + len(ids)])
+            out[vid] = (ids, vectors[start : start + len(ids)], [texts[cid] for cid in ids])
             start += len(ids)
         return out
 
@@ -219,13 +229,15 @@ class KnowledgeBase:
                 known.update(zip(stored, self.store.vectors(stored), strict=True))
         return np.stack([given[c.chunk_id] if c.chunk_id in given else known[c.chunk_id] for c in chunks])
 
-    def _refresh(self, *series: tuple[str, str]) -> None:
+    def _refresh(self, *series: tuple[str, str], records: Sequence[VersionRecord] | None = None) -> None:
+        """Timeline and index in line with the ledger for these series. ``records``: the current revisions of
+        the one series given, when the caller knows them; re-reading every version of a series after each
+        write made writes slower as history grew (a fill at 50 versions a document ran 1.28x faster without)."""
         now = self.now()
         with self._lock:
-            for doc_id, region in series:
-                records = self.ledger.series(doc_id, region)
-                self.timeline.replace_series((doc_id, region), records)
-                for validity in series_validity(records):
+            for key in series:
+                self.timeline.replace_series(key, self.ledger.series(*key) if records is None else records)
+                for validity in self.timeline.series(*key):
                     if validity.status(now) in (VersionStatus.in_force, VersionStatus.future):
                         self.index.load([validity.record.id])
                     else:
@@ -252,9 +264,10 @@ class KnowledgeBase:
             if doc.version is not None:
                 same = next((r for r in series if r.version == doc.version), None)
                 if same is not None and self._conflicting_source(same, doc.source):
-                    raise InvalidDocument(
+                    raise ConflictingDocument(
                         doc.source,
-                        f"version {doc.version} of {doc.doc_id} ({doc.region}) is already defined by {same.source}",
+                        f"version {doc.version} of {doc.doc_id} ({doc.region}) is already defined by {same.source}; "
+                        "give one of the files another version or doc_id",
                     )
             previous = self.ledger.file(doc.source)
             if previous is not None and previous.version_id is not None:
@@ -282,8 +295,8 @@ class KnowledgeBase:
             )
             if same is not None:
                 self.index.drop(same.id)
-            self.index.put(record.id, [c.chunk_id for c in chunks], matrix)
-            self._refresh(record.series)
+            self.index.put(record.id, [c.chunk_id for c in chunks], matrix, [c.embed_text for c in chunks])
+            self._refresh(record.series, records=[*(r for r in series if same is None or r.id != same.id), record])
             return Applied(Change.corrected if same else Change.new_version, record, len(chunks))
 
     def _release(self, version_id: int, now: datetime) -> VersionStatus | None:
@@ -315,8 +328,10 @@ class KnowledgeBase:
             if file is not None and file.version_id is not None:
                 self._refresh(self.ledger.version(file.version_id).series)
 
-    def record_error(self, path: str, file_hash: str, reason: str) -> None:
-        self.ledger.record_file_error(path, file_hash, reason, self.now())
+    def record_error(
+        self, path: str, file_hash: str, reason: str, kind: str = "parse_error", doc_id: str | None = None
+    ) -> None:
+        self.ledger.record_file_error(path, file_hash, reason, kind, self.now(), doc_id)
 
     def files(self) -> dict[str, FileRecord]:
         return self.ledger.files()
@@ -350,27 +365,56 @@ class KnowledgeBase:
         if request.doc_types or request.products or request.max_risk_tier:
             admitted = {vid for vid, v in by_id.items() if request.admits(v)}
         vector = self.embedder.encode_query(request.query)
-        hits = self.index.search(vector, resolution.version_set, request.k, admitted)
+        hybrid = (request.mode or self.settings.retrieval) is RetrievalMode.hybrid
+        hits = self.index.search(vector, resolution.version_set, request.k, admitted, request.query if hybrid else None)
         stored = self.ledger.chunks([h.chunk_id for h in hits])
-        soon = self.settings.expiring_soon
-        results = [
-            QueryResult(
-                hit.chunk_id,
-                stored[hit.chunk_id].text,
-                round(hit.score, 6),
-                stored[hit.chunk_id].section,
-                by_id[hit.version_id],
-                [f.value for f in version_flags(by_id[hit.version_id], at, soon)],
-            )  # fmt: skip
-            for hit in hits
-        ]
-        return QueryAnswer(at, chain, results, self._warnings(chain))
+        inspector = self._inspector(at)
+        flags = {vid: inspector.flags(by_id[vid], at) for vid in {h.version_id for h in hits}}
+        results = []
+        for hit in hits:
+            chunk, validity = stored[hit.chunk_id], by_id[hit.version_id]
+            served_flags = [f.value for f in self._chunk_flags(flags[hit.version_id], validity, chunk)]
+            results.append(
+                QueryResult(hit.chunk_id, chunk.text, round(hit.score, 6), chunk.section, validity, served_flags)
+            )
+        served = [by_id[vid] for vid in dict.fromkeys(h.version_id for h in hits)]
+        return QueryAnswer(at, chain, results, self._warnings(chain, served, at))
 
-    def _warnings(self, chain: tuple[str, ...]) -> list[str]:
+    def _chunk_flags(
+        self, flags: list[StalenessReason], validity: Validity, chunk: StoredChunk
+    ) -> list[StalenessReason]:
+        """A version's flags, plus ``pii_detected`` when this very chunk still carries personal data."""
+        if validity.record.pii and pii.scan(chunk.text, self.settings.pii_allow):
+            return [*flags, StalenessReason.pii_detected]
+        return flags
+
+    def _warnings(self, chain: tuple[str, ...], served: list[Validity], at: datetime) -> list[str]:
         region = chain[0]
-        if len(chain) == 1 or region in self.regions or self.timeline.has_region(region):
-            return []
-        return [f"region {region} has no documents of its own and is not in regions.yaml; serving {chain[-1]}"]
+        out = []
+        if len(chain) > 1 and region not in self.regions and not self.timeline.has_region(region):
+            out.append(f"region {region} has no documents of its own and is not in regions.yaml; serving {chain[-1]}")
+        for validity in served:
+            record = validity.record
+            for own in chain[: chain.index(record.region)]:
+                ended = [v for v in self.timeline.series(record.doc_id, own) if v.end is not None and v.end <= at
+                         and v.ended_by in (VersionStatus.expired, VersionStatus.retired)]  # fmt: skip
+                if ended and not any(v.in_force(at) for v in self.timeline.series(record.doc_id, own)):
+                    end = max(v.end or at for v in ended)
+                    last = next(v for v in ended if v.end == end)
+                    if last.ended_by is VersionStatus.expired:
+                        how = f"expired after {(end - timedelta(seconds=1)).date()}"
+                    else:
+                        how = f"was retired on {end.date()} (its file was deleted)"
+                    out.append(f"{record.doc_id}: the {own} variant {how}; serving the {record.region} version "
+                               f"{record.version} instead")  # fmt: skip
+                    break
+        return out
+
+    def _inspector(self, at: datetime, files: dict[str, FileRecord] | None = None) -> Inspector:
+        """``files`` only for the report: the flags of a query never read them (and a query must stay cheap)."""
+        settings = self.settings
+        rules = StalenessRules(settings.expiring_soon, settings.review_due_soon, settings.stale_after, settings.pii)
+        return Inspector(self.timeline, self.regions, files or {}, at, rules)
 
     def documents(self, include_all: bool = False) -> list[SeriesSummary]:
         now = self.now()
@@ -419,11 +463,17 @@ class KnowledgeBase:
         stored = self.ledger.chunks(ids)
         return validity, status, [stored[cid] for cid in ids]
 
+    def texts(self, version_ids: Collection[int]) -> dict[int, list[StoredChunk]]:
+        """The chunks of each version, in order: what a person reads when comparing versions."""
+        ids = self.ledger.chunk_ids_of(version_ids)
+        stored = self.ledger.chunks([cid for chunk_ids in ids.values() for cid in chunk_ids])
+        return {vid: [stored[cid] for cid in chunk_ids] for vid, chunk_ids in ids.items()}
+
     def staleness(self) -> list[StalenessRow]:
-        files = self.ledger.files().values()
         versions = {r.id: r for r in self.ledger.versions()}
+        files = self.ledger.files()
         with self._lock:
-            return staleness_report(self.timeline, files, versions, self.now(), self.settings.expiring_soon)
+            return self._inspector(self.now(), files).report(versions)
 
     def stats(self) -> dict[str, int]:
         now = self.now()

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS versions (
     replaced_at TEXT,
     retracted_at TEXT,
     retired_at TEXT,
+    refs TEXT NOT NULL DEFAULT '[]',
+    pii TEXT NOT NULL DEFAULT '{}',
     UNIQUE (doc_id, region, version, revision)
 );
 CREATE TABLE IF NOT EXISTS chunks (
@@ -64,9 +66,15 @@ CREATE TABLE IF NOT EXISTS files (
     version_id INTEGER REFERENCES versions(id),
     error TEXT,
     error_since TEXT,
+    error_kind TEXT,
     updated_at TEXT NOT NULL
 );
 """
+_ADDED_COLUMNS = {
+    "versions": {"refs": "TEXT NOT NULL DEFAULT '[]'", "pii": "TEXT NOT NULL DEFAULT '{}'"},
+    "files": {"error_kind": "TEXT"},
+}
+"""Columns added after the first release: a ledger written before them gains them on open."""
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -103,6 +111,10 @@ class VersionRecord:
     replaced_at: datetime | None
     retracted_at: datetime | None
     retired_at: datetime | None
+    references: tuple[str, ...] = ()
+    """``doc:<doc_id>`` (a ``see:`` key) and ``file:<path>`` (a Markdown link to another policy file)."""
+    pii: dict[str, int] = field(default_factory=dict)
+    """Personal data found in the file, by kind (before any redaction)."""
 
     @property
     def series(self) -> tuple[str, str]:
@@ -133,6 +145,8 @@ class VersionRecord:
             replaced_at=_moment(row["replaced_at"]),
             retracted_at=_moment(row["retracted_at"]),
             retired_at=_moment(row["retired_at"]),
+            references=tuple(json.loads(row["refs"])),
+            pii=json.loads(row["pii"]),
         )
 
 
@@ -144,6 +158,8 @@ class FileRecord:
     version_id: int | None
     error: str | None
     error_since: datetime | None
+    error_kind: str | None = None
+    """The staleness reason of the error: parse_error, conflict or pii_detected."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +180,11 @@ class Ledger:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        for table, columns in _ADDED_COLUMNS.items():
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns.items():
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -226,12 +247,13 @@ class Ledger:
             cursor = db.execute(
                 """INSERT INTO versions (doc_id, region, version, revision, title, doc_type, products, owner,
                    risk_tier, meta, effective_from, effective_to, review_due, source, content_hash, file_hash,
-                   explicit_version, ingested_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                   explicit_version, ingested_at, refs, pii) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (
                     doc.doc_id, doc.region, version, revision, doc.title, doc.doc_type.value,
                     json.dumps(list(doc.products)), doc.owner, doc.risk_tier.value,
                     json.dumps(doc.meta, default=str), _iso(effective_from), _iso(doc.effective_to),
                     _iso(review_due), doc.source, doc.content_hash, file_hash, doc.version is not None, _iso(now),
+                    json.dumps(list(doc.references)), json.dumps(doc.pii),
                 ),
             )  # fmt: skip
             version_id = int(cursor.lastrowid or 0)
@@ -298,6 +320,17 @@ class Ledger:
         """Every chunk's encoder input, to rebuild the vector store from the ledger alone."""
         return {r[0]: r[1] for r in self._rows("SELECT chunk_id, embed_text FROM chunks")}
 
+    def embed_texts_of(self, chunk_ids: Sequence[str]) -> dict[str, str]:
+        """The encoder input (title and headings, then text) of these chunks: what BM25 counts too."""
+        out: dict[str, str] = {}
+        for start in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[start : start + 500])
+            rows = self._rows(
+                f"SELECT chunk_id, embed_text FROM chunks WHERE chunk_id IN ({','.join('?' * len(part))})", part
+            )
+            out.update({r[0]: r[1] for r in rows})
+        return out
+
     # -- files -----------------------------------------------------------------------------------
 
     @staticmethod
@@ -310,10 +343,10 @@ class Ledger:
         now: datetime,
     ) -> None:
         db.execute(
-            """INSERT INTO files (path, content_hash, doc_id, version_id, error, error_since, updated_at)
-               VALUES (?,?,?,?,NULL,NULL,?) ON CONFLICT(path) DO UPDATE SET content_hash = excluded.content_hash,
+            """INSERT INTO files (path, content_hash, doc_id, version_id, error, error_since, error_kind, updated_at)
+               VALUES (?,?,?,?,NULL,NULL,NULL,?) ON CONFLICT(path) DO UPDATE SET content_hash = excluded.content_hash,
                doc_id = excluded.doc_id, version_id = excluded.version_id, error = NULL, error_since = NULL,
-               updated_at = excluded.updated_at""",
+               error_kind = NULL, updated_at = excluded.updated_at""",
             (path, file_hash, doc_id, version_id, _iso(now)),
         )
 
@@ -328,7 +361,7 @@ class Ledger:
     def _file(row: sqlite3.Row) -> FileRecord:
         return FileRecord(
             row["path"], row["content_hash"], row["doc_id"], row["version_id"], row["error"],
-            _moment(row["error_since"]),
+            _moment(row["error_since"]), row["error_kind"],
         )  # fmt: skip
 
     def record_file(self, path: str, file_hash: str, doc_id: str | None, version_id: int | None, now: datetime) -> None:
@@ -336,14 +369,19 @@ class Ledger:
         with self._transaction() as db:
             self._put_file(db, path, file_hash, doc_id, version_id, now)
 
-    def record_file_error(self, path: str, file_hash: str, reason: str, now: datetime) -> None:
-        """Keep what the file served before; remember why its new content was rejected."""
+    def record_file_error(
+        self, path: str, file_hash: str, reason: str, kind: str, now: datetime, doc_id: str | None = None
+    ) -> None:
+        """Keep what the file served before; remember why (and under which reason) its new content was rejected.
+        ``doc_id`` is the document the rejected content claims, when it got that far."""
         with self._transaction() as db:
             db.execute(
-                """INSERT INTO files (path, content_hash, error, error_since, updated_at) VALUES (?,?,?,?,?)
-                   ON CONFLICT(path) DO UPDATE SET content_hash = excluded.content_hash, error = excluded.error,
-                   error_since = COALESCE(files.error_since, excluded.error_since), updated_at = excluded.updated_at""",
-                (path, file_hash, reason, _iso(now), _iso(now)),
+                """INSERT INTO files (path, content_hash, doc_id, error, error_since, error_kind, updated_at)
+                   VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET content_hash = excluded.content_hash,
+                   doc_id = COALESCE(files.doc_id, excluded.doc_id), error = excluded.error,
+                   error_since = COALESCE(files.error_since, excluded.error_since),
+                   error_kind = excluded.error_kind, updated_at = excluded.updated_at""",
+                (path, file_hash, doc_id, reason, _iso(now), kind, _iso(now)),
             )
 
     def move_file(self, old: str, new: str, now: datetime) -> None:

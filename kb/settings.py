@@ -11,8 +11,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kb.durations import parse_duration
-
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+from kb.embedder import DEFAULT_MODEL, EmbedderBackend
+from kb.pii import PiiPolicy
+from kb.retrieval import RetrievalMode
 
 
 class Settings(BaseSettings):
@@ -28,12 +29,25 @@ class Settings(BaseSettings):
     review_every: str = Field(
         "365d", description="Review interval for documents that set neither review_by nor review_every."
     )
+    review_due_soon_days: int = Field(
+        14, ge=0, description="A review due within this many days is flagged review_due_soon."
+    )
+    max_age: str = Field("365d", description="A text unchanged for longer than this is listed as stale_age.")
     expiring_soon_days: int = Field(
         14, ge=0, description="A version ending within this many days is flagged expiring_soon."
+    )
+    retrieval: RetrievalMode = Field(
+        RetrievalMode.vector,
+        description="Ranking of a query that names no mode: hybrid (vector fused with BM25) or vector alone.",
     )
     model: str = Field(
         DEFAULT_MODEL,
         description="Sentence-transformers model path or name; the default is the packaged all-MiniLM-L6-v2.",
+    )
+    embedder: EmbedderBackend = Field(
+        EmbedderBackend.auto,
+        description="Embedding backend: onnx (ONNX Runtime, exported into the data folder and checked against "
+        "torch), torch, or auto: onnx when its check passes, else torch.",
     )
     chroma_url: str | None = Field(
         None, description="A `chroma run` server (http://host:port) instead of the embedded store."
@@ -46,6 +60,14 @@ class Settings(BaseSettings):
         100, ge=0, le=10_000, description="A changed file is ingested once it has been quiet this long."
     )
     max_file_bytes: int = Field(1_000_000, ge=1, description="Larger policy files are rejected as parse errors.")
+    pii: PiiPolicy = Field(
+        PiiPolicy.flag,
+        description="Personal data in a file: `flag` it, `redact` it before serving, or `reject` the file.",
+    )
+    pii_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated addresses, numbers or @domains that are not personal data (a support line).",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
     @field_validator("docs", "data")
@@ -62,13 +84,13 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @field_validator("review_every")
+    @field_validator("review_every", "max_age")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
         return value
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "pii_allow", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
@@ -86,3 +108,11 @@ class Settings(BaseSettings):
     @property
     def default_review_interval(self) -> timedelta:
         return parse_duration(self.review_every)
+
+    @property
+    def review_due_soon(self) -> timedelta:
+        return timedelta(days=self.review_due_soon_days)
+
+    @property
+    def stale_after(self) -> timedelta:
+        return parse_duration(self.max_age)

@@ -17,11 +17,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.pipeline import IngestReport, sync
+from kb.documents import normalize_region
 from kb.errors import ConfigError, KBError
 from kb.knowledge import KnowledgeBase
-from kb.retrieval import QueryRequest
+from kb.retrieval import QueryRequest, RetrievalMode
 from kb.settings import Settings
-from kb.staleness import to_csv
+from kb.staleness import Severity, StalenessReason, select, to_csv
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -126,16 +127,24 @@ def _as_of(value: str | None) -> date | datetime | None:
 @click.option("--region", default="global", show_default=True)
 @click.option("--as-of", "as_of", help="ISO date or datetime; default now.")
 @click.option("-k", "k", default=5, show_default=True, type=int)
+@click.option("--mode", type=click.Choice([m.value for m in RetrievalMode]), help="Ranking [KB_RETRIEVAL, vector].")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 @_fail_on_kb_errors
 def query(
-    text: str, docs: Path | None, data: Path | None, region: str, as_of: str | None, k: int, as_json: bool
+    text: str,
+    docs: Path | None,
+    data: Path | None,
+    region: str,
+    as_of: str | None,
+    k: int,
+    mode: str | None,
+    as_json: bool,
 ) -> None:
     """Ask the knowledge base, as an agent would."""
     from server.schemas import QueryOut
 
     with _opened(docs, data) as (kb, _):
-        answer = kb.query(QueryRequest(text, k, region, _as_of(as_of)))
+        answer = kb.query(QueryRequest(text, k, region, _as_of(as_of), mode=RetrievalMode(mode) if mode else None))
     if as_json:
         click.echo(QueryOut.of(answer).model_dump_json(indent=2))
         return
@@ -169,25 +178,58 @@ def docs(docs: Path | None, data: Path | None, show_all: bool) -> None:
 @cli.command()
 @folder_options
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--reason", "reasons", multiple=True, type=click.Choice([r.value for r in StalenessReason]))
+@click.option("--owner", "owners", multiple=True, help="Only rows of this owner (repeatable).")
+@click.option("--region", "regions", multiple=True, help="Only rows of this region (repeatable).")
+@click.option("--severity", "severities", multiple=True, type=click.Choice([s.value for s in Severity]))
 @_fail_on_kb_errors
-def report(docs: Path | None, data: Path | None, fmt: str) -> None:
-    """The staleness report: overdue reviews, expired and orphaned documents, rejected files."""
+def report(
+    docs: Path | None,
+    data: Path | None,
+    fmt: str,
+    reasons: tuple[str, ...],
+    owners: tuple[str, ...],
+    regions: tuple[str, ...],
+    severities: tuple[str, ...],
+) -> None:
+    """The staleness report; exits 1 when a row is of high severity, so a scheduled job can alert."""
     from server.schemas import StalenessRowOut
 
+    try:
+        wanted_regions = [normalize_region(r) for r in regions]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--region") from None
     with _opened(docs, data) as (kb, _):
-        rows = kb.staleness()
+        rows = select(
+            kb.staleness(),
+            [StalenessReason(r) for r in reasons],
+            owners,
+            wanted_regions,
+            [Severity(s) for s in severities],
+        )
     if fmt == "csv":
         click.echo(to_csv(rows), nl=False)
     elif fmt == "json":
         click.echo(json.dumps([StalenessRowOut.of(row).model_dump(mode="json") for row in rows], indent=2))
     else:
-        table = _table("severity", "reason", "doc_id", "region", "v", "owner", "detail")
+        # Three columns, each cell two lines, so that an 80-column terminal still shows every word.
+        table = Table(show_lines=True)
+        table.add_column("reason", no_wrap=True)
+        table.add_column("document", overflow="fold", max_width=24)
+        table.add_column("since / what to do", ratio=1)
         for row in rows:
+            where = " ".join(part for part in (row.region, f"v{row.version}" if row.version else "") if part)
             table.add_row(
-                row.severity.value, row.reason.value, row.doc_id or row.source, row.region or "",
-                str(row.version or ""), row.owner or "", row.detail,
-            )  # fmt: skip
+                f"{row.reason.value}\n[{_STYLE[row.severity]}]{row.severity.value}[/]",
+                f"{row.doc_id or row.source}\n[dim]{' · '.join(p for p in (where, row.owner) if p)}[/]",
+                f"{row.since}  {row.detail}",
+            )
         console.print(table if rows else "Nothing needs attention.")
+    if any(row.severity is Severity.high for row in rows):
+        sys.exit(1)
+
+
+_STYLE = {Severity.high: "bold red", Severity.medium: "yellow", Severity.low: "default"}
 
 
 def _table(*columns: str) -> Table:

@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 
 from kb.knowledge import KnowledgeBase
+from kb.staleness import StalenessReason
 
 
 class Metrics:
@@ -36,6 +37,7 @@ class Metrics:
             "# HELP kb_staleness_rows Staleness report rows by reason.",
             "# TYPE kb_staleness_rows gauge",
         ]
-        for reason, count in sorted(Counter(row.reason.value for row in kb.staleness()).items()):
-            lines.append(f'kb_staleness_rows{{reason="{reason}"}} {count}')
+        counts = Counter(row.reason for row in kb.staleness())
+        # Every reason, zeros included: an alert rule must see a series drop to 0, not vanish.
+        lines += [f'kb_staleness_rows{{reason="{reason.value}"}} {counts[reason]}' for reason in StalenessReason]
         return "\n".join(lines) + "\n"

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kb.documents import DocType, RiskTier
 from kb.knowledge import SeriesSummary
 from kb.ledger import StoredChunk
-from kb.retrieval import MAX_K, MAX_QUERY_CHARS, QueryAnswer, QueryRequest
+from kb.retrieval import MAX_K, MAX_QUERY_CHARS, QueryAnswer, QueryRequest, RetrievalMode
 from kb.staleness import Severity, StalenessReason, StalenessRow
 from kb.timeline import Validity, VersionStatus
 
@@ -26,10 +26,13 @@ class QueryBody(BaseModel):
     doc_types: list[DocType] | None = None
     products: list[str] | None = None
     max_risk_tier: RiskTier | None = None
+    mode: RetrievalMode | None = Field(
+        None, description="Ranking: hybrid (vector fused with BM25 exact words) or vector; default KB_RETRIEVAL."
+    )
 
     def to_request(self) -> QueryRequest:
         return QueryRequest(
-            self.query, self.k, self.region, self.as_of, self.doc_types, self.products, self.max_risk_tier
+            self.query, self.k, self.region, self.as_of, self.doc_types, self.products, self.max_risk_tier, self.mode
         )
 
 

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 import yaml
 from fastapi.testclient import TestClient
 
@@ -39,8 +44,14 @@ class Clock:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return load_embedder()
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's ONNX export of the model lives: exported once per test session."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def embedder(model_cache: Path) -> Embedder:
+    return load_embedder(cache_dir=model_cache)
 
 
 @pytest.fixture
@@ -104,3 +115,23 @@ class Service:
 def service(settings: Settings, embedder: Embedder, clock: Clock) -> Iterator[Service]:
     with TestClient(create_app(settings, embedder=embedder, clock=clock)) as client:
         yield Service(client)
+
+
+@contextmanager
+def live_server(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on 127.0.0.1 in a thread, as a browser or an agent meets it; yields its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -69,8 +69,9 @@ def test_report_formats_and_docs(folders: list[str]) -> None:
     )
     rows = json.loads(CliRunner().invoke(cli, ["report", *folders, "--format", "json"]).stdout)
     assert [(r["doc_id"], r["reason"]) for r in rows] == [("kettle-k1", "review_overdue")]
-    table = CliRunner().invoke(cli, ["report", *folders]).stdout
-    assert "review_overdue" in table and "kettle-k1" in table
+    printed = CliRunner().invoke(cli, ["report", *folders])
+    assert printed.exit_code == 0  # a medium row does not page anyone
+    assert "review_overdue" in printed.stdout and "kettle-k1" in printed.stdout
     listing = CliRunner().invoke(cli, ["docs", *folders]).stdout
     assert "kettle-k1" in listing and "in_force" in listing
 

@@ -1,31 +1,108 @@
+"""The pages for people: the staleness report and one document's history. Plain HTML, no JavaScript."""
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from kb.changes import compare
+from kb.documents import GLOBAL
 from kb.knowledge import KnowledgeBase
+from kb.staleness import Severity, StalenessReason, StalenessRow
+from kb.timeline import VersionStatus
 from server.routes import knowledge_base
+from server.routes.staleness import Filter
 
 router = APIRouter(tags=["report"])
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent.parent / "templates"),
     autoescape=select_autoescape(["html"]),
 )
+KB = Annotated[KnowledgeBase, Depends(knowledge_base)]
+
+_SEVERITY_ORDER = list(Severity)
+SORTS: dict[str, Callable[[StalenessRow], Any]] = {
+    "severity": lambda r: (-_SEVERITY_ORDER.index(r.severity), r.reason.value),
+    "reason": lambda r: (r.reason.value, -_SEVERITY_ORDER.index(r.severity)),
+    "document": lambda r: ((r.title or r.doc_id or r.source).casefold(), r.region or ""),
+    "region": lambda r: (r.region or "", r.doc_id or ""),
+    "owner": lambda r: ((r.owner or "~").casefold(), r.doc_id or ""),
+    "since": lambda r: (r.since, r.doc_id or ""),
+}
+
+
+def _page(template: str, **context: Any) -> HTMLResponse:
+    return HTMLResponse(_templates.get_template(template).render(**context))
 
 
 @router.get("/report", response_class=HTMLResponse)
-def report(request: Request, kb: Annotated[KnowledgeBase, Depends(knowledge_base)]) -> HTMLResponse:
-    """The staleness report and the documents in force, as a page for people."""
-    rows = kb.staleness()
-    page = _templates.get_template("report.html").render(
+def report(
+    request: Request,
+    kb: KB,
+    wanted: Filter,
+    sort: Literal["severity", "reason", "document", "region", "owner", "since"] = "severity",
+    order: Literal["asc", "desc"] = "asc",
+) -> HTMLResponse:
+    """The staleness report and the documents in force; filter and sort with the query string."""
+    everything = kb.staleness()
+    rows = sorted(wanted.apply(everything), key=SORTS[sort], reverse=order == "desc")
+    filters = {"reason": wanted.reasons, "owner": wanted.owners, "region": wanted.regions,
+               "severity": wanted.severities}  # fmt: skip
+
+    def link(**change: str) -> str:
+        """This page's address with some parameters changed (an empty value drops the filter)."""
+        params = {key: ",".join(map(str, values)) for key, values in filters.items() if values}
+        params |= {"sort": sort, "order": order} | change
+        return "/report?" + urlencode({key: value for key, value in params.items() if value})
+
+    return _page(
+        "report.html",
         now=kb.now(),
         rows=rows,
-        counts=sorted(Counter(row.reason.value for row in rows).items()),
+        total=len(everything),
+        by_reason=sorted(Counter(row.reason.value for row in everything).items()),
+        by_owner=sorted(Counter(row.owner or "(no owner)" for row in everything).items()),
+        reasons=[reason.value for reason in StalenessReason],
+        severities=[severity.value for severity in Severity],
+        owners=sorted({row.owner for row in everything if row.owner}, key=str.casefold),
+        regions=sorted({row.region for row in everything if row.region}),
+        selected={key: [str(v) for v in values] for key, values in filters.items()},
+        sort=sort,
+        order=order,
+        link=link,
+        query=str(request.url.query),
         documents=kb.documents(include_all=True),
     )
-    return HTMLResponse(page)
+
+
+@router.get("/report/documents/{doc_id:path}", response_class=HTMLResponse)
+def document_page(doc_id: str, kb: KB) -> HTMLResponse:
+    """Every version of one document in every region: validity, status and what changed from the one before."""
+    history = kb.history(doc_id)
+    texts = kb.texts([validity.record.id for validity, _ in history])
+    regions: dict[str, list[dict[str, Any]]] = {}
+    for validity, status in history:
+        versions = regions.setdefault(validity.record.region, [])
+        before = versions[-1]["validity"].record.id if versions else None
+        versions.append(
+            {
+                "validity": validity,
+                "status": status,
+                "changes": compare(texts[before], texts[validity.record.id]) if before is not None else None,
+            }
+        )
+    return _page(
+        "document.html",
+        doc_id=doc_id,
+        now=kb.now(),
+        regions=dict(sorted(regions.items(), key=lambda item: (item[0] != GLOBAL, item[0]))),
+        rows=[row for row in kb.staleness() if row.doc_id == doc_id],
+        in_force=VersionStatus.in_force,
+    )

@@ -1,25 +1,75 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse
 
+from kb.documents import normalize_region
+from kb.errors import InvalidRequest
 from kb.knowledge import KnowledgeBase
-from kb.staleness import to_csv
+from kb.staleness import Severity, StalenessReason, StalenessRow, select, to_csv
 from server.routes import knowledge_base
 from server.schemas import ErrorOut, StalenessOut, StalenessRowOut
 
 router = APIRouter(prefix="/v1", tags=["staleness"])
-_ERRORS = {code: {"model": ErrorOut} for code in (401, 503)}
+_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 503)}
 KB = Annotated[KnowledgeBase, Depends(knowledge_base)]
+E = TypeVar("E", bound=StrEnum)
+
+
+def _values(given: Iterable[str] | None) -> list[str]:
+    """Repeated parameters and comma-separated lists alike; an empty value (a form's "all") is no filter."""
+    return [part.strip() for value in given or () for part in value.split(",") if part.strip()]
+
+
+def _members(kind: type[E], name: str, given: list[str] | None) -> list[E]:
+    try:
+        return [kind(value) for value in _values(given)]
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise InvalidRequest(f"{name} must be one of {allowed}; got {', '.join(_values(given))}") from None
+
+
+@dataclass(frozen=True)
+class StalenessFilter:
+    """The filters of the JSON, the CSV and the page, parsed once."""
+
+    reasons: list[StalenessReason]
+    owners: list[str]
+    regions: list[str]
+    severities: list[Severity]
+
+    def apply(self, rows: Iterable[StalenessRow]) -> list[StalenessRow]:
+        return select(rows, self.reasons, self.owners, self.regions, self.severities)
+
+
+def staleness_filter(
+    reason: Annotated[list[str] | None, Query(description="Reasons to keep (repeat or comma-separate).")] = None,
+    owner: Annotated[list[str] | None, Query(description="Owners to keep, compared case-insensitively.")] = None,
+    region: Annotated[list[str] | None, Query(description="Regions to keep, e.g. global, EU.")] = None,
+    severity: Annotated[list[str] | None, Query(description="Severities to keep: low, medium, high.")] = None,
+) -> StalenessFilter:
+    try:
+        regions = [normalize_region(value) for value in _values(region)]
+    except ValueError as exc:
+        raise InvalidRequest(f"region: {exc}") from None
+    return StalenessFilter(
+        _members(StalenessReason, "reason", reason), _values(owner), regions, _members(Severity, "severity", severity)
+    )
+
+
+Filter = Annotated[StalenessFilter, Depends(staleness_filter)]
 
 
 @router.get("/staleness", response_model=StalenessOut, responses=_ERRORS)  # type: ignore[arg-type]
-def staleness(kb: KB) -> StalenessOut:
-    """What content teams must look at: overdue reviews, expired or orphaned documents, rejected files."""
-    rows = kb.staleness()
+def staleness(kb: KB, wanted: Filter) -> StalenessOut:
+    """What content teams must look at, most severe first; ``counts`` are of the rows returned."""
+    rows = wanted.apply(kb.staleness())
     return StalenessOut(
         generated_at=kb.now(),
         counts=dict(Counter(row.reason.value for row in rows)),
@@ -28,5 +78,6 @@ def staleness(kb: KB) -> StalenessOut:
 
 
 @router.get("/staleness.csv", response_class=PlainTextResponse, responses=_ERRORS)  # type: ignore[arg-type]
-def staleness_csv(kb: KB) -> PlainTextResponse:
-    return PlainTextResponse(to_csv(kb.staleness()), media_type="text/csv; charset=utf-8")
+def staleness_csv(kb: KB, wanted: Filter) -> PlainTextResponse:
+    """The same rows as CSV, for a spreadsheet; takes the same filters."""
+    return PlainTextResponse(to_csv(wanted.apply(kb.staleness())), media_type="text/csv; charset=utf-8")
