@@ -135,7 +135,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kb-live-"))
     docs = work / "policies"
     shutil.copytree(ROOT / "policies", docs)
-    embedder = load_embedder()
+    # The server's encoder: the same backend, and the export it will find in its data folder.
+    embedder = load_embedder(backend=os.environ.get("KB_EMBEDDER", "auto"), cache_dir=work / "data" / "models")
     port = free_port()
     with running([KB, "serve", "--docs", str(docs), "--data", str(work / "data"), "--port", str(port)], port) as http:
         edit, new, edit_floor, new_floor = [], [], [], []
