@@ -6,7 +6,7 @@ Importable without a server or a watcher; nothing here loads a model or opens a 
 from kb.documents import Chunk, DocType, Document, RiskTier
 from kb.errors import KBError
 from kb.knowledge import Change, KnowledgeBase
-from kb.retrieval import QueryAnswer, QueryRequest, QueryResult
+from kb.retrieval import QueryAnswer, QueryRequest, QueryResult, RetrievalMode
 from kb.settings import Settings
 from kb.staleness import Severity, StalenessReason, StalenessRow
 from kb.timeline import VersionStatus
@@ -21,6 +21,7 @@ __all__ = [
     "QueryAnswer",
     "QueryRequest",
     "QueryResult",
+    "RetrievalMode",
     "RiskTier",
     "Settings",
     "Severity",

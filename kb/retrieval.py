@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 
 from kb.documents import DocType, RiskTier, start_of
 from kb.errors import InvalidRequest
@@ -12,6 +13,16 @@ from kb.timeline import Validity
 
 MAX_K = 50
 MAX_QUERY_CHARS = 2_000
+
+
+class RetrievalMode(StrEnum):
+    """How the chunks in force are ranked for a query."""
+
+    hybrid = "hybrid"
+    """The query vector's ranking fused with BM25 over the same chunks (reciprocal rank fusion): exact words
+    such as a SKU or "restocking fee" count. Scores stay cosine similarities."""
+    vector = "vector"
+    """Cosine similarity of the query's embedding alone."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +34,8 @@ class QueryRequest:
     doc_types: Sequence[DocType] | None = None
     products: Sequence[str] | None = None
     max_risk_tier: RiskTier | None = None
+    mode: RetrievalMode | None = None
+    """None: the service's ``retrieval`` setting."""
 
     def check(self) -> None:
         if not self.query.strip():
