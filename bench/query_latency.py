@@ -1,119 +1,128 @@
-"""Query latency with a large history: /v1/query over HTTP against the raw reference.
+"""Query latency and throughput with a large history: /v1/query over HTTP against the raw reference.
 
 The store is filled through kb's own write path (``KnowledgeBase.apply``: ledger transaction, Chroma,
-index) with synthetic unit vectors, so no hour is spent embedding; every query is embedded for real.
-Layout: ``--docs`` documents in ``global`` plus variants in 9 more regions, ``--chunks`` chunks each, and
-``--history`` superseded versions per series, each of which changed one chunk.
+index) with synthetic unit vectors, so no hour is spent embedding; every query is embedded for real
+(bench/synthetic.py). Layout: ``--docs`` documents in ``global`` plus variants in 9 more regions,
+``--chunks`` chunks each, and ``--history`` superseded versions per series, each of which changed one chunk.
 
-Prints p50/p99 of single-client ``POST /v1/query`` (uvicorn on 127.0.0.1), recall@k against brute force
-over the chunks in force, and the same for the reference: the query embedding plus one unfiltered HNSW
-query on the same Chroma collection, in-process.
+Prints p50/p99 of single-client ``POST /v1/query`` (uvicorn on 127.0.0.1), the throughput of ``--clients``
+concurrent HTTP clients, recall@k against brute force over the chunks in force, and the same for the
+reference: the query embedding plus one unfiltered HNSW query on the same Chroma collection, in-process
+(one thread, then ``--clients`` threads). Writes the figures to bench/out/query_latency.json for
+bench/chart.py (points of other sizes already there are kept).
 
-    python bench/query_latency.py            # 100k chunks in force, 10 superseded versions per series
-    python bench/query_latency.py --smoke    # seconds, for CI
+    python bench/query_latency.py                              # 100k chunks in force, 10 superseded versions
+    python bench/query_latency.py --sizes 10000,30000,100000   # one point per size, for the chart
+    python bench/query_latency.py --smoke                      # seconds, for CI (writes no JSON)
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-
-import numpy as np
-import uvicorn
+from typing import Any
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.server import free_port, running  # noqa: E402
-from kb.documents import Chunk, DocType, Document, RiskTier  # noqa: E402
-from kb.embedder import load_embedder  # noqa: E402
-from kb.knowledge import KnowledgeBase  # noqa: E402
+from bench.synthetic import (  # noqa: E402
+    REGIONS,
+    fill,
+    http_latency,
+    http_throughput,
+    met,
+    open_store,
+    percentiles,
+    recall,
+    reference_latency,
+    reference_throughput,
+    report_progress,
+    series_count,
+    served,
+    warm,
+)
 from kb.settings import Settings  # noqa: E402
-from server.app import create_app  # noqa: E402
 
-REGIONS = {"EU": "global", "DE": "EU", "FR": "EU", "US": "global", "UK": "global", "CA": "US", "JP": "global",
-           "AU": "global", "BR": "global"}  # fmt: skip
-QUESTIONS = [
-    "How many days do customers have to return a blender?",
-    "Is there a restocking fee on opened items?",
-    "When will my refund reach my card?",
-    "What does express shipping cost to Germany?",
-    "How long is the warranty on the Kettle K1?",
-    "Can I change my repair appointment the same day?",
-    "Do you match a competitor's lower price?",
-    "Which payment methods are accepted?",
-]
-START = datetime(2024, 1, 1, tzinfo=UTC)
+OUT = Path(__file__).resolve().parent / "out" / "query_latency.json"
 
 
-def _vector(rng: np.random.Generator, dim: int) -> np.ndarray:
-    v = rng.standard_normal(dim).astype(np.float32)
-    return v / np.linalg.norm(v)
+def measure(args: argparse.Namespace, docs: int, data: Path, work: Path) -> dict[str, Any]:
+    """Fill (or reuse) the store in ``data``, measure it, print the figures and return them."""
+    settings = Settings(docs=work / "policies", data=data, watch=False)
+    settings.docs.mkdir(parents=True, exist_ok=True)
+    kb = open_store(settings)
+    started = time.monotonic()
+    reused = bool(kb.ledger.versions())
+    if not reused:
+        fill(kb, docs, args.chunks, args.history, args.variant_share, progress=report_progress(started))
+    fill_seconds = time.monotonic() - started
+    stats = kb.stats()
+    regions = ["global", *REGIONS]
+    found = recall(kb, regions, args.k)
+    reference = reference_latency(kb, args.queries, args.k)
+    reference_qps = reference_throughput(kb, args.clients, args.queries, args.k)
+    model = kb.embedder.model_id
+    kb.close()
+
+    with served(data) as server:
+        http = server.http
+        warm(http, regions)
+        samples = http_latency(http, regions, args.queries, args.k)
+        qps = http_throughput(str(http.base_url), regions, args.clients, args.queries, args.k)
+
+    p50, p99 = percentiles(samples)
+    r50, r99 = percentiles(reference)
+    print(
+        f"store: {stats['chunks_stored']:,} chunks in Chroma, {stats['series']:,} series, "
+        f"{stats['chunks_resident']:,} chunks resident (in force or future), "
+        f"{args.history} superseded versions per series; encoder {model}"
+    )
+    if not reused:
+        print(f"fill through KnowledgeBase.apply: {fill_seconds:.0f} s")
+    print(f"kb  POST /v1/query to a kb process on 127.0.0.1: p50 {p50:.1f} ms  p99 {p99:.1f} ms  (n={len(samples)})")
+    print(f"ref embed + unfiltered Chroma query in-process:  p50 {r50:.1f} ms  p99 {r99:.1f} ms")
+    print(f"ratio kb/ref: p50 {p50 / r50:.2f}x  p99 {p99 / r99:.2f}x")
+    print(
+        f"throughput, {args.clients} concurrent clients: kb over HTTP {qps:.1f} queries/s, ref in-process "
+        f"{reference_qps:.1f} queries/s; ratio {qps / reference_qps:.2f}x "
+        f"(goal >= 0.6x: {met(qps >= 0.6 * reference_qps)})"
+    )
+    print(f"recall@{args.k} against brute force over the chunks in force: {found:.3f}")
+    print(f"goal p50 <= 25 ms: {met(p50 <= 25)}; goal p99 <= 60 ms: {met(p99 <= 60)}")
+    return {
+        "chunks_in_force": stats["chunks_resident"],
+        "chunks_stored": stats["chunks_stored"],
+        "series": stats["series"],
+        "history": args.history,
+        "kb_p50_ms": round(p50, 2),
+        "kb_p99_ms": round(p99, 2),
+        "ref_p50_ms": round(r50, 2),
+        "ref_p99_ms": round(r99, 2),
+        "kb_qps": round(qps, 2),
+        "ref_qps": round(reference_qps, 2),
+        "recall": round(found, 4),
+        "queries": args.queries,
+        "encoder": model,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
-def fill(kb: KnowledgeBase, docs: int, chunks: int, history: int, variant_share: float, seed: int = 7) -> None:
-    """Write every version through ``apply``, oldest first, as an owner's edits would arrive."""
-    rng = np.random.default_rng(seed)
-    (kb.settings.docs / "regions.yaml").write_text("".join(f"{c}: {p}\n" for c, p in REGIONS.items()))
-    kb.reload_regions()
-    series = [(f"doc-{d:05d}", "global") for d in range(docs)]
-    per_region = int(docs * variant_share)
-    for region in REGIONS:
-        series += [(f"doc-{d:05d}", region) for d in rng.choice(docs, per_region, replace=False)]
-    vectors: dict[str, np.ndarray] = {}
-    pending: list[Chunk] = []
-    versions: list[tuple[Document, list[Chunk]]] = []
-    for n, (doc_id, region) in enumerate(series):
-        texts = [f"{doc_id} {region} section {c}: synthetic policy text {rng.integers(1e9)}" for c in range(chunks)]
-        for version in range(1, history + 2):
-            if version > 1:
-                texts[int(rng.integers(chunks))] += f" (revised in v{version})"  # one chunk changes per version
-            made = [
-                Chunk(hashlib.sha256(t.encode()).hexdigest()[:32], (f"Section {i}",), t, t) for i, t in enumerate(texts)
-            ]
-            fresh = [c for c in made if c.chunk_id not in vectors]
-            vectors.update({c.chunk_id: _vector(rng, kb.embedder.dim) for c in fresh})
-            pending += fresh
-            doc = Document(
-                doc_id=doc_id, region=region, title=f"Policy {doc_id}", doc_type=DocType.policy, products=(),
-                version=version, effective_from=START + timedelta(days=30 * version), effective_to=None,
-                review_by=None, review_every=None, owner="Bench", risk_tier=RiskTier.low,
-                source=f"{region}/{doc_id}-v{version}.md",
-                content_hash=hashlib.sha256(" ".join(texts).encode()).hexdigest(),
-            )  # fmt: skip
-            versions.append((doc, made))
-        if len(pending) >= 5000 or n == len(series) - 1:
-            # Chroma pays ~12 ms per write call: store a batch, then let the versions follow it, as ingest does.
-            kb.store.add([c.chunk_id for c in pending], np.stack([vectors[c.chunk_id] for c in pending]),
-                         [c.text for c in pending])  # fmt: skip
-            for doc, made in versions:
-                kb.apply(doc, made, doc.content_hash, vectors)
-            pending, versions = [], []
-            vectors = {}
-        if n % 500 == 0:
-            print(f"  filled {n}/{len(series)} series", file=sys.stderr, flush=True)
-
-
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
-
-
-def _met(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
-def _serve_only(settings: Settings, port: int) -> None:
-    """The server process: the filled ledger as it is (its files were never on disk, so no folder sync)."""
-    uvicorn.run(create_app(settings, sync_folder=False), host="127.0.0.1", port=port, log_level="warning")
+def save(points: list[dict[str, Any]], clients: int, k: int, out: Path) -> None:
+    """Merge into ``out``: a point of the same size and history is replaced, others are kept."""
+    old = json.loads(out.read_text()) if out.exists() else {}
+    fresh = {(p["chunks_in_force"], p["history"]) for p in points}
+    kept = [p for p in old.get("points", []) if (p["chunks_in_force"], p["history"]) not in fresh]
+    merged = sorted(kept + points, key=lambda p: (p["history"], p["chunks_in_force"]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"benchmark": "query_latency", "clients": clients, "k": k, "points": merged}, indent=2))
+    print(f"figures written to {out}")
 
 
 def main() -> None:
@@ -124,90 +133,35 @@ def main() -> None:
     parser.add_argument(
         "--variant-share", type=float, default=0.1111, help="share of documents with a variant per region"
     )
-    parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--sizes", help="comma-separated chunks in force, one measured store each (sets --docs)")
+    parser.add_argument("--queries", type=int, default=400, help="queries per latency and per throughput run")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients of the throughput run")
     parser.add_argument("-k", type=int, default=5)
-    parser.add_argument("--data", type=Path, help="keep (and reuse) the filled store here")
+    parser.add_argument("--data", type=Path, help="keep (and reuse) the filled store here (a folder per size)")
+    parser.add_argument("--out", type=Path, help="JSON figures [bench/out/query_latency.json]")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
-    parser.add_argument("--serve-only", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.smoke:
-        args.docs, args.history, args.queries = 60, 2, 40
+        args.docs, args.history, args.queries, args.sizes = 60, 2, 40, None
 
+    per_doc = args.chunks * series_count(1000, args.variant_share) / 1000
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [None]
     work = Path(tempfile.mkdtemp(prefix="kb-bench-"))
-    data = args.data or work / "data"
-    settings = Settings(docs=work / "policies", data=data, watch=False)
-    settings.docs.mkdir(parents=True, exist_ok=True)
-    if args.serve_only:
-        return _serve_only(settings, args.serve_only)
-
-    kb = KnowledgeBase.open(settings, load_embedder())
-    started = time.perf_counter()
-    reused = bool(kb.ledger.versions())
-    if not reused:
-        fill(kb, args.docs, args.chunks, args.history, args.variant_share)
-    fill_seconds = time.perf_counter() - started
-    stats = kb.stats()
-    regions = ["global", *REGIONS]
-    recall = _recall(kb, regions, args.k)
-    reference = _reference(kb, args.queries, args.k)
-    kb.close()
-
-    port = free_port()
-    argv = [sys.executable, __file__, "--serve-only", str(port), "--data", str(data)]
-    samples = []
-    with running(argv, port) as http:
-        for region in regions:  # the first query of a chain builds its view; measure the steady state
-            http.post("/v1/query", json={"query": QUESTIONS[0], "region": region})
-        for i in range(args.queries):
-            body = {"query": QUESTIONS[i % len(QUESTIONS)], "region": regions[i % len(regions)], "k": args.k}
-            t = time.perf_counter()
-            http.post("/v1/query", json=body).raise_for_status()
-            samples.append(time.perf_counter() - t)
-
-    p50, p99 = _percentiles(samples)
-    r50, r99 = _percentiles(reference)
-    print(
-        f"store: {stats['chunks_stored']:,} chunks in Chroma, {stats['series']:,} series, "
-        f"{stats['chunks_resident']:,} chunks resident (in force or future), "
-        f"{args.history} superseded versions per series"
-    )
-    if not reused:
-        print(f"fill through KnowledgeBase.apply: {fill_seconds:.0f} s")
-    print(f"kb  POST /v1/query to a kb process on 127.0.0.1: p50 {p50:.1f} ms  p99 {p99:.1f} ms  (n={len(samples)})")
-    print(f"ref embed + unfiltered Chroma query in-process:  p50 {r50:.1f} ms  p99 {r99:.1f} ms")
-    print(f"ratio kb/ref: p50 {p50 / r50:.2f}x  p99 {p99 / r99:.2f}x")
-    print(f"recall@{args.k} against brute force over the chunks in force: {recall:.3f}")
-    print(f"goal p50 <= 25 ms: {_met(p50 <= 25)}; goal p99 <= 60 ms: {_met(p99 <= 60)}")
-    if not args.data:
+    points = []
+    try:
+        for size in sizes:
+            docs = max(1, round(size / per_doc)) if size else args.docs
+            if size and args.data:
+                data = args.data / f"in-force-{size}-history-{args.history}"
+            else:
+                data = args.data or work / f"data-{docs}"
+            if len(sizes) > 1:
+                print(f"\n== {size:,} chunks in force ({docs:,} documents in global)")
+            points.append(measure(args, docs, data, work))
+    finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _recall(kb: KnowledgeBase, regions: list[str], k: int) -> float:
-    """Brute force over the chunks in force, computed from the ledger, not from the index."""
-    from kb.retrieval import QueryRequest
-
-    found = wanted = 0
-    for i, region in enumerate(regions):
-        question = QUESTIONS[i % len(QUESTIONS)]
-        resolution = kb.timeline.resolve(kb.chain(region), kb.now())
-        chunk_ids = [cid for v in resolution.by_version_id.values() for cid in kb.ledger.chunk_ids(v.record.id)]
-        scores = kb.store.vectors(chunk_ids) @ kb.embedder.encode_query(question)
-        truth = {chunk_ids[j] for j in np.argsort(-scores)[:k]}
-        got = {r.chunk_id for r in kb.query(QueryRequest(question, k=k, region=region)).results}
-        found += len(truth & got)
-        wanted += len(truth)
-    return found / wanted
-
-
-def _reference(kb: KnowledgeBase, queries: int, k: int) -> list[float]:
-    collection = kb.store._collection  # the raw Chroma collection: the reference is Chroma itself
-    samples = []
-    for i in range(queries):
-        t = time.perf_counter()
-        vector = kb.embedder.encode_query(QUESTIONS[i % len(QUESTIONS)])
-        collection.query(query_embeddings=[vector], n_results=k, include=["documents", "distances"])
-        samples.append(time.perf_counter() - t)
-    return samples
+    if not args.smoke or args.out:
+        save(points, args.clients, args.k, args.out or OUT)
 
 
 if __name__ == "__main__":

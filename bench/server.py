@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -21,8 +22,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Server:
+    process: subprocess.Popen[bytes]
+    http: httpx.Client
+
+    def memory_mb(self) -> tuple[float, float]:
+        """Resident memory of the server process now and at its peak (VmRSS, VmHWM), in MB."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        kb = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith("Vm")}
+        return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
+
+
 @contextmanager
-def running(argv: list[str], port: int, timeout: float = 600) -> Iterator[httpx.Client]:
+def started(argv: list[str], port: int, timeout: float = 600) -> Iterator[Server]:
     """Start ``argv`` (a server listening on ``port``), wait for /readyz, stop it afterwards."""
     with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
         try:
@@ -39,7 +52,14 @@ def running(argv: list[str], port: int, timeout: float = 600) -> Iterator[httpx.
                     if time.monotonic() > deadline:
                         raise SystemExit("the server did not become ready")
                     time.sleep(0.2)
-                yield http
+                yield Server(process, http)
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+@contextmanager
+def running(argv: list[str], port: int, timeout: float = 600) -> Iterator[httpx.Client]:
+    """Start ``argv`` (a server listening on ``port``), wait for /readyz, stop it afterwards."""
+    with started(argv, port, timeout) as server:
+        yield server.http

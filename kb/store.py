@@ -100,9 +100,10 @@ class ChunkStore:
     def vectors(self, ids: Sequence[str]) -> np.ndarray:
         """Vectors in the order of ``ids``; every id must be stored."""
         by_id: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(ids))  # versions share chunks, and Chroma refuses a repeated id
         with _translated("read vectors"):
-            for start in range(0, len(ids), self._batch):
-                got = self._collection.get(ids=list(ids[start : start + self._batch]), include=["embeddings"])
+            for start in range(0, len(unique), self._batch):
+                got = self._collection.get(ids=unique[start : start + self._batch], include=["embeddings"])
                 by_id.update(zip(got["ids"], got["embeddings"], strict=True))
         absent = [chunk_id for chunk_id in ids if chunk_id not in by_id]
         if absent:
