@@ -156,7 +156,7 @@ class VectorIndex:
             bm25 = view.lexical.scores(self._lexical.vocabulary.terms(text))
             bm25 = np.where((bm25 > 0) & (True if keep is None else keep), bm25, -np.inf)
             n = max(CANDIDATES, 4 * k)
-            top = _fuse(_top(scores, n), _top(bm25, n), scores)[:k]
+            top = _fuse(_top(scores, n), _top(bm25, n), scores, bm25)[:k]
         else:
             top = _top(scores, k)
         return [Hit(int(view.row_version[i]), int(view.row_ord[i]), view.chunk_ids[i], float(scores[i])) for i in top]
@@ -170,16 +170,27 @@ def _top(scores: np.ndarray, n: int) -> list[int]:
     return [int(i) for i in top if np.isfinite(scores[i])]
 
 
-def _fuse(vector: list[int], lexical: list[int], scores: np.ndarray) -> list[int]:
+def _fuse(vector: list[int], lexical: list[int], scores: np.ndarray, bm25: np.ndarray) -> list[int]:
     """Reciprocal rank fusion of two rankings of rows.
 
-    Two chunks tie when the rankings swap them (first and second by vector, second and first by words);
-    the words decide then, as they are what the lexical ranking is there for; remaining ties (no word
-    matched either) go to the higher cosine.
+    Chunks with equal BM25 scores share the mean of their positions (fractional ranking): the words cannot
+    tell them apart, so an arbitrary order among them must not outvote the vector (three chunks matching
+    "rule number" equally would otherwise reorder the vector's answer), while one chunk that matches more
+    words than a crowd of equals still stands out. Two chunks tie when the rankings swap them; the words
+    decide then, as they are what the lexical ranking is there for; remaining ties go to the higher cosine.
     """
+    by_words: dict[int, float] = {}
+    start = 0
+    while start < len(lexical):
+        end = start
+        while end + 1 < len(lexical) and bm25[lexical[end + 1]] == bm25[lexical[start]]:
+            end += 1
+        for row in lexical[start : end + 1]:
+            by_words[row] = (start + end) / 2 + 1
+        start = end + 1
     fused: dict[int, float] = {}
-    for ranking in (vector, lexical):
-        for rank, row in enumerate(ranking, 1):
-            fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank)
-    by_words = {row: rank for rank, row in enumerate(lexical)}
-    return sorted(fused, key=lambda row: (-fused[row], by_words.get(row, len(lexical)), -scores[row], row))
+    for rank, row in enumerate(vector, 1):
+        fused[row] = 1.0 / (RRF_K + rank)
+    for row, mean_rank in by_words.items():
+        fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + mean_rank)
+    return sorted(fused, key=lambda row: (-fused[row], by_words.get(row, len(lexical) + 1), -scores[row], row))
