@@ -36,7 +36,7 @@ from kb.ledger import FileRecord, Ledger, StoredChunk, VersionRecord
 from kb.regions import REGIONS_FILE, RegionTree
 from kb.retrieval import QueryAnswer, QueryRequest, QueryResult, RetrievalMode
 from kb.settings import Settings
-from kb.staleness import Inspector, StalenessReason, StalenessRow, StalenessRules
+from kb.staleness import Inspector, StalenessReason, StalenessRow, StalenessRules, ended_gap
 from kb.store import ChunkStore
 from kb.timeline import Resolution, Timeline, Validity, VersionStatus
 
@@ -396,11 +396,9 @@ class KnowledgeBase:
         for validity in served:
             record = validity.record
             for own in chain[: chain.index(record.region)]:
-                ended = [v for v in self.timeline.series(record.doc_id, own) if v.end is not None and v.end <= at
-                         and v.ended_by in (VersionStatus.expired, VersionStatus.retired)]  # fmt: skip
-                if ended and not any(v.in_force(at) for v in self.timeline.series(record.doc_id, own)):
-                    end = max(v.end or at for v in ended)
-                    last = next(v for v in ended if v.end == end)
+                last = ended_gap(self.timeline.series(record.doc_id, own), at)
+                if last is not None:
+                    end = last.end or at
                     if last.ended_by is VersionStatus.expired:
                         how = f"expired after {(end - timedelta(seconds=1)).date()}"
                     else:
@@ -470,8 +468,10 @@ class KnowledgeBase:
         return {vid: [stored[cid] for cid in chunk_ids] for vid, chunk_ids in ids.items()}
 
     def staleness(self) -> list[StalenessRow]:
-        versions = {r.id: r for r in self.ledger.versions()}
         files = self.ledger.files()
+        # Only a rejected file's previous version is named in the report: not every version of the ledger.
+        versions = {f.version_id: self.ledger.version(f.version_id) for f in files.values()
+                    if f.error and f.version_id is not None}  # fmt: skip
         with self._lock:
             return self._inspector(self.now(), files).report(versions)
 

@@ -123,6 +123,16 @@ def _last_day(end: datetime) -> date:
     return (end - timedelta(seconds=1)).date()
 
 
+def ended_gap(validities: list[Validity], at: datetime) -> Validity | None:
+    """The version of a series that expired or was retired last, when nothing of the series is in force at
+    ``at``: the gap the report lists and the fallback a query warns about."""
+    if any(v.in_force(at) for v in validities):
+        return None
+    ended = [v for v in validities if v.end is not None and v.end <= at
+             and v.ended_by in (VersionStatus.expired, VersionStatus.retired)]  # fmt: skip
+    return max(ended, key=lambda v: v.end or at) if ended else None
+
+
 class Inspector:
     """The rules applied to one ledger state at one moment."""
 
@@ -256,11 +266,9 @@ class Inspector:
         now = self.now
         if any(v.status(now) is VersionStatus.future for v in validities):
             return  # a gap before a scheduled version is not an accident worth an alert
-        ended = [v for v in validities if v.end is not None and v.end <= now and v.status(now) is not
-                 VersionStatus.retracted]  # fmt: skip
-        if not ended:
+        last = ended_gap(validities, now)
+        if last is None:
             return
-        last = max(ended, key=lambda v: v.end or now)
         record, end = last.record, last.end or now
         fallback = self.in_force_on_chain(record.doc_id, record.region, now) if record.region != "global" else None
         if fallback is not None:
