@@ -30,6 +30,11 @@ class Chunker:
         self._tokenize = tokenize
         self._max = max_tokens
 
+    @property
+    def signature(self) -> str:
+        """Changes whenever the same file would be cut differently: a ledger cut otherwise is re-chunked."""
+        return f"sections/blocks/sentences:{self._max}"
+
     def count(self, text: str) -> int:
         return len(self._tokenize(text))
 

@@ -97,7 +97,7 @@ def parse_file(kb: KnowledgeBase, chunker: Chunker, path: str, data: bytes, doc_
 
 
 def chunker_for(kb: KnowledgeBase) -> Chunker:
-    return Chunker(kb.embedder.tokens, kb.embedder.max_text_tokens)
+    return Chunker(kb.embedder.tokens, min(kb.settings.chunk_tokens, kb.embedder.max_text_tokens))
 
 
 def _describe(doc: Document, change: Change, version: int, chunks: int, embedded: int, effective: str) -> str:
@@ -151,8 +151,9 @@ def _write_group(
         report.change(_describe(item.doc, applied.change, applied.record.version, applied.chunks, embedded, effective))
 
 
-def ingest_paths(kb: KnowledgeBase, paths: Iterable[str]) -> IngestReport:
-    """Bring these paths (relative to the docs folder) in line with the disk: add, change, move, remove."""
+def ingest_paths(kb: KnowledgeBase, paths: Iterable[str], rechunk: bool = False) -> IngestReport:
+    """Bring these paths (relative to the docs folder) in line with the disk: add, change, move, remove.
+    ``rechunk``: read unchanged files too, so that versions cut by another chunker are cut anew."""
     root = kb.settings.docs
     report = IngestReport()
     wanted = set(paths)
@@ -174,7 +175,7 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str]) -> IngestReport:
         if isinstance(data, str):
             kb.record_error(path, "", data)
             report.fail(path, data)
-        elif path in known and known[path].content_hash == file_hash(data):
+        elif not rechunk and path in known and known[path].content_hash == file_hash(data):
             report.unchanged += 1
         else:
             present[path] = data
@@ -216,5 +217,12 @@ def scan(root: Path) -> list[str]:
 
 
 def sync(kb: KnowledgeBase) -> IngestReport:
-    """Reconcile the whole folder with the ledger: what changed while nobody watched is applied now."""
-    return ingest_paths(kb, [REGIONS_FILE, *scan(kb.settings.docs), *kb.files()])
+    """Reconcile the whole folder with the ledger: what changed while nobody watched is applied now, and
+    every file is cut anew when the chunking settings changed since the last sync."""
+    signature = chunker_for(kb).signature
+    rechunk = kb.chunking != signature and bool(kb.files())
+    if rechunk:
+        log.info("the chunking changed (%s -> %s): every file is cut anew", kb.chunking, signature)
+    report = ingest_paths(kb, [REGIONS_FILE, *scan(kb.settings.docs), *kb.files()], rechunk)
+    kb.record_chunking(signature)
+    return report

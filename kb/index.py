@@ -6,10 +6,12 @@ number of chunks in force on that chain and not the length of history. A view is
 of versions changes (an ingest, or the next validity boundary). Ranking is a brute-force dot product
 on normalised vectors: recall is 1.0 by construction, which no filtered ANN query can promise.
 
-Hybrid search (``text`` given) fuses that ranking with BM25 over the same view's rows (kb/lexical.py,
-statistics of the view's chunks only) by reciprocal rank fusion: each chunk scores ``sum 1 / (60 + rank)``
-over the two rankings' top ``max(50, 4k)``. A hit's score stays its cosine similarity; only the order is
-fused, and a chunk no query word matches keeps its vector rank among the others.
+Hybrid search (``text`` given) scores every row of the view by a convex combination of its cosine and its
+BM25 over the same rows (kb/lexical.py, statistics of the view's chunks only), the BM25 divided by the most the
+query's words can score so that both lie on one 0-1 scale: ``(1 - w) * cosine + w * bm25 / attainable``.
+Scores, not ranks, are combined: a passage the embedding ranks first keeps the lead its cosine earned unless
+the words of another passage match the question clearly better, and the score a hit carries is the number
+the ranking used (its cosine is kept beside it).
 """
 
 from __future__ import annotations
@@ -27,16 +29,17 @@ from kb.lexical import Lexical, LexicalIndex
 Loader = Callable[[Collection[int]], dict[int, tuple[list[str], np.ndarray, list[str]]]]
 """Version ids -> (chunk ids, their vectors, their texts for BM25) of each version, in chunk order."""
 
-RRF_K = 60
-CANDIDATES = 50
+LEXICAL_WEIGHT = 0.4
+"""The share of BM25 in a hybrid score, chosen on the development set (docs/benchmarks.md)."""
 
 
 @dataclass(frozen=True)
 class Hit:
     version_id: int
-    ord: int
     chunk_id: str
     score: float
+    """What the ranking used: the cosine, or the hybrid combination."""
+    cosine: float
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,6 @@ class _Block:
 class _View:
     matrix: np.ndarray
     row_version: np.ndarray
-    row_ord: np.ndarray
     chunk_ids: list[str]
     lexical: Lexical | None = None
     """Built by the first hybrid search of the view."""
@@ -122,7 +124,6 @@ class VectorIndex:
             view = _View(
                 matrix=matrix,
                 row_version=np.repeat(np.array([vid for vid, _ in blocks], dtype=np.int64), sizes),
-                row_ord=np.concatenate([np.arange(n) for n in sizes]) if sizes else np.zeros(0, np.int64),
                 chunk_ids=[cid for _, block in blocks for cid in block.chunk_ids],
                 lexical=self._lexical.view(sorted(version_ids)) if lexical else None,
             )
@@ -138,28 +139,28 @@ class VectorIndex:
         k: int,
         only: Collection[int] | None = None,
         text: str | None = None,
+        weight: float = LEXICAL_WEIGHT,
     ) -> list[Hit]:
         """The k best chunks of ``version_ids`` (restricted to ``only`` when given), best first: by the
-        query vector alone, or fused with BM25 of ``text`` over the same chunks when it is given."""
+        query vector alone, or by its hybrid score with BM25 of ``text`` over the same chunks when given."""
         view = self._view(version_ids, lexical=text is not None)
         if not len(view.chunk_ids):
             return []
         # One BLAS thread: a matrix-vector product is memory-bound anyway, and BLAS threads left spinning
         # after it steal the cores the encoder needs next (p99 x4 measured with the default two).
         with threadpool_limits(limits=1, user_api="blas"):
-            scores = view.matrix @ query.astype(np.float32, copy=False)
-        keep = None
+            cosines = view.matrix @ query.astype(np.float32, copy=False)
+        scores = cosines
+        if text is not None and view.lexical is not None:  # _view(lexical=True) built it
+            bm25, attainable = view.lexical.scores(self._lexical.vocabulary.terms(text))
+            scores = (1 - weight) * cosines + (weight / max(attainable, 1e-9)) * bm25
         if only is not None:
             keep = np.isin(view.row_version, np.fromiter(only, dtype=np.int64))
             scores = np.where(keep, scores, -np.inf)
-        if text is not None and view.lexical is not None:  # _view(lexical=True) built it
-            bm25 = view.lexical.scores(self._lexical.vocabulary.terms(text))
-            bm25 = np.where((bm25 > 0) & (True if keep is None else keep), bm25, -np.inf)
-            n = max(CANDIDATES, 4 * k)
-            top = _fuse(_top(scores, n), _top(bm25, n), scores, bm25)[:k]
-        else:
-            top = _top(scores, k)
-        return [Hit(int(view.row_version[i]), int(view.row_ord[i]), view.chunk_ids[i], float(scores[i])) for i in top]
+        return [
+            Hit(int(view.row_version[i]), view.chunk_ids[i], float(scores[i]), float(cosines[i]))
+            for i in _top(scores, k)
+        ]
 
 
 def _top(scores: np.ndarray, n: int) -> list[int]:
@@ -168,29 +169,3 @@ def _top(scores: np.ndarray, n: int) -> list[int]:
     top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
     top = top[np.lexsort((top, -scores[top]))]
     return [int(i) for i in top if np.isfinite(scores[i])]
-
-
-def _fuse(vector: list[int], lexical: list[int], scores: np.ndarray, bm25: np.ndarray) -> list[int]:
-    """Reciprocal rank fusion of two rankings of rows.
-
-    Chunks with equal BM25 scores share the mean of their positions (fractional ranking): the words cannot
-    tell them apart, so an arbitrary order among them must not outvote the vector (three chunks matching
-    "rule number" equally would otherwise reorder the vector's answer), while one chunk that matches more
-    words than a crowd of equals still stands out. Two chunks tie when the rankings swap them; the words
-    decide then, as they are what the lexical ranking is there for; remaining ties go to the higher cosine.
-    """
-    by_words: dict[int, float] = {}
-    start = 0
-    while start < len(lexical):
-        end = start
-        while end + 1 < len(lexical) and bm25[lexical[end + 1]] == bm25[lexical[start]]:
-            end += 1
-        for row in lexical[start : end + 1]:
-            by_words[row] = (start + end) / 2 + 1
-        start = end + 1
-    fused: dict[int, float] = {}
-    for rank, row in enumerate(vector, 1):
-        fused[row] = 1.0 / (RRF_K + rank)
-    for row, mean_rank in by_words.items():
-        fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + mean_rank)
-    return sorted(fused, key=lambda row: (-fused[row], by_words.get(row, len(lexical) + 1), -scores[row], row))

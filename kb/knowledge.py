@@ -141,6 +141,16 @@ class KnowledgeBase:
     def now(self) -> datetime:
         return self.clock()
 
+    @property
+    def chunking(self) -> str | None:
+        """How the ledger's chunks were cut (the chunker's signature); None before the first sync, or when they
+        were cut before signatures were kept."""
+        path = self.settings.data / "chunking"
+        return path.read_text(encoding="utf-8") if path.exists() else None
+
+    def record_chunking(self, signature: str) -> None:
+        (self.settings.data / "chunking").write_text(signature, encoding="utf-8")
+
     def reload_regions(self) -> str | None:
         """Take ``regions.yaml`` from the folder. A broken one keeps the last valid tree, is listed as a
         parse error, and its reason returned."""
@@ -279,7 +289,11 @@ class KnowledgeBase:
                 same = next((r for r in series if previous and r.id == previous.version_id), None)
                 if same is not None and same.content_hash != doc.content_hash:
                     same = None  # the body changed: a new version, not a correction
-            if same is not None and same.file_hash == file_hash:
+            if (
+                same is not None
+                and same.file_hash == file_hash
+                and self.ledger.chunk_ids(same.id) == [c.chunk_id for c in chunks]  # else cut anew: re-chunked
+            ):
                 if same.retired_at or same.retracted_at:
                     self.ledger.restore_version(same.id, doc.source, file_hash, now)
                     self._refresh(same.series)
@@ -367,6 +381,10 @@ class KnowledgeBase:
         vector = self.embedder.encode_query(request.query)
         hybrid = (request.mode or self.settings.retrieval) is RetrievalMode.hybrid
         hits = self.index.search(vector, resolution.version_set, request.k, admitted, request.query if hybrid else None)
+        floor = self.settings.min_score if request.min_score is None else request.min_score
+        # Compared as served (six decimals), so a client that passes a score back as min_score keeps that result.
+        weak = [h for h in hits if round(h.score, 6) < floor]
+        hits = [h for h in hits if round(h.score, 6) >= floor]
         stored = self.ledger.chunks([h.chunk_id for h in hits])
         inspector = self._inspector(at)
         flags = {vid: inspector.flags(by_id[vid], at) for vid in {h.version_id for h in hits}}
@@ -374,11 +392,14 @@ class KnowledgeBase:
         for hit in hits:
             chunk, validity = stored[hit.chunk_id], by_id[hit.version_id]
             served_flags = [f.value for f in self._chunk_flags(flags[hit.version_id], validity, chunk)]
-            results.append(
-                QueryResult(hit.chunk_id, chunk.text, round(hit.score, 6), chunk.section, validity, served_flags)
-            )
+            results.append(QueryResult(hit.chunk_id, chunk.text, round(hit.score, 6), round(hit.cosine, 6),
+                                       chunk.section, validity, served_flags))  # fmt: skip
         served = [by_id[vid] for vid in dict.fromkeys(h.version_id for h in hits)]
-        return QueryAnswer(at, chain, results, self._warnings(chain, served, at))
+        warnings = self._warnings(chain, served, at)
+        if weak and not hits:
+            warnings.append(f"nothing in force answers this well: the best passage scores {weak[0].score:.3f}, "
+                            f"under min_score {floor:g}; say you do not know rather than quote it")  # fmt: skip
+        return QueryAnswer(at, chain, results, warnings)
 
     def _chunk_flags(
         self, flags: list[StalenessReason], validity: Validity, chunk: StoredChunk

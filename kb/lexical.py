@@ -185,9 +185,12 @@ class Lexical:
         average = float(lengths.mean()) if self.rows and lengths.any() else 1.0
         self._norm = (K1 * ((1 - B) + B * lengths / average)).astype(np.float32)
 
-    def scores(self, terms: np.ndarray) -> np.ndarray:
-        """BM25 of every row for a query's distinct term ids (0 where no term matches)."""
+    def scores(self, terms: np.ndarray) -> tuple[np.ndarray, float]:
+        """BM25 of every row for a query's distinct term ids (0 where no term matches), and the most a row
+        can score: the sum of the matched terms' idf, which a row only nears when it holds every term often.
+        Dividing by it puts the scores of any query on one scale, 0 to 1."""
         out = np.zeros(self.rows, dtype=np.float32)
+        attainable = 0.0
         for term in terms:
             parts = [(view_rows[rows], counts) for rows, counts, view_rows in self._postings(int(term))]
             rows = np.concatenate([r for r, _ in parts])
@@ -197,7 +200,8 @@ class Lexical:
             if len(rows):
                 idf = np.log1p((self.rows - len(rows) + 0.5) / (len(rows) + 0.5))
                 out[rows] += (idf * counts / (counts + self._norm[rows])).astype(np.float32)
-        return out
+                attainable += float(idf)
+        return out, attainable
 
     def _postings(self, term: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         return [(*segment.column(term), view_rows) for segment, view_rows in self._segments]

@@ -16,11 +16,11 @@ MAX_QUERY_CHARS = 2_000
 
 
 class RetrievalMode(StrEnum):
-    """How the chunks in force are ranked for a query."""
+    """How the chunks in force are ranked for a query; a result's ``score`` is the number the mode ranks by."""
 
     hybrid = "hybrid"
-    """The query vector's ranking fused with BM25 over the same chunks (reciprocal rank fusion): exact words
-    such as a SKU or "restocking fee" count. Scores stay cosine similarities."""
+    """Cosine similarity combined with BM25 over the same chunks, on one 0-1 scale: exact words such as a SKU
+    or "restocking fee" count, and a passage the embedding clearly prefers keeps its lead."""
     vector = "vector"
     """Cosine similarity of the query's embedding alone."""
 
@@ -36,6 +36,8 @@ class QueryRequest:
     max_risk_tier: RiskTier | None = None
     mode: RetrievalMode | None = None
     """None: the service's ``retrieval`` setting."""
+    min_score: float | None = None
+    """Results scoring below it are not served; None: the service's ``min_score`` setting."""
 
     def check(self) -> None:
         if not self.query.strip():
@@ -44,6 +46,8 @@ class QueryRequest:
             raise InvalidRequest(f"query is longer than {MAX_QUERY_CHARS} characters")
         if not 1 <= self.k <= MAX_K:
             raise InvalidRequest(f"k must be between 1 and {MAX_K}, got {self.k}")
+        if self.min_score is not None and not -1 <= self.min_score <= 1:
+            raise InvalidRequest(f"min_score must be between -1 and 1, got {self.min_score}")
 
     def moment(self, now: datetime, zone: object) -> datetime:
         """``as_of`` as a UTC moment: a date means the start of that day in the service's zone."""
@@ -65,6 +69,9 @@ class QueryResult:
     chunk_id: str
     text: str
     score: float
+    """The number the ranking used (see :class:`RetrievalMode`)."""
+    cosine: float
+    """The query's cosine similarity to the chunk, whatever the ranking."""
     section: tuple[str, ...]
     validity: Validity
     flags: list[str]

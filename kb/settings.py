@@ -37,9 +37,27 @@ class Settings(BaseSettings):
         14, ge=0, description="A version ending within this many days is flagged expiring_soon."
     )
     retrieval: RetrievalMode = Field(
-        # Hybrid won on both quality sets with the default encoder (bench/quality.py, docs/benchmarks.md).
+        # Hybrid won on every slice of the development set (bench/devset.py, docs/benchmarks.md).
         RetrievalMode.hybrid,
-        description="Ranking of a query that names no mode: hybrid (vector fused with BM25) or vector alone.",
+        description="Ranking of a query that names no mode: hybrid (cosine combined with BM25) or vector alone.",
+    )
+    chunk_tokens: int = Field(
+        # Chosen on the development set (bench/devset.py, docs/benchmarks.md): smaller chunks put more answers
+        # inside an agent's context budget, larger ones give a paraphrased question more context to match.
+        192,
+        ge=32,
+        le=512,
+        description="Most wordpieces of text in one chunk (the encoder's own limit caps it); changing it "
+        "re-chunks every file at the next start.",
+    )
+    min_score: float = Field(
+        # Chosen on the development set (bench/devset.py): no answerable question scored below it, while
+        # questions about other topics altogether do (docs/benchmarks.md).
+        0.2,
+        ge=-1,
+        le=1,
+        description="Relevance floor of a query that names none: results scoring below it are not served, and "
+        "when nothing clears it the answer is empty with a warning saying so.",
     )
     model: str = Field(
         DEFAULT_MODEL,

@@ -128,6 +128,7 @@ def _as_of(value: str | None) -> date | datetime | None:
 @click.option("--as-of", "as_of", help="ISO date or datetime; default now.")
 @click.option("-k", "k", default=5, show_default=True, type=int)
 @click.option("--mode", type=click.Choice([m.value for m in RetrievalMode]), help="Ranking [KB_RETRIEVAL, vector].")
+@click.option("--min-score", "min_score", type=float, help="Relevance floor [KB_MIN_SCORE].")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 @_fail_on_kb_errors
 def query(
@@ -138,13 +139,16 @@ def query(
     as_of: str | None,
     k: int,
     mode: str | None,
+    min_score: float | None,
     as_json: bool,
 ) -> None:
     """Ask the knowledge base, as an agent would."""
     from server.schemas import QueryOut
 
+    request = QueryRequest(text, k, region, _as_of(as_of), mode=RetrievalMode(mode) if mode else None,
+                           min_score=min_score)  # fmt: skip
     with _opened(docs, data) as (kb, _):
-        answer = kb.query(QueryRequest(text, k, region, _as_of(as_of), mode=RetrievalMode(mode) if mode else None))
+        answer = kb.query(request)
     if as_json:
         click.echo(QueryOut.of(answer).model_dump_json(indent=2))
         return

@@ -27,13 +27,19 @@ class QueryBody(BaseModel):
     products: list[str] | None = None
     max_risk_tier: RiskTier | None = None
     mode: RetrievalMode | None = Field(
-        None, description="Ranking: hybrid (vector fused with BM25 exact words) or vector; default KB_RETRIEVAL."
+        None, description="Ranking: hybrid (cosine combined with BM25 exact words) or vector; default KB_RETRIEVAL."
+    )
+    min_score: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="Relevance floor: results scoring below it are left out, and when none clears it `results` "
+        "is empty and `warnings` says nothing in force answers well. Default KB_MIN_SCORE; -1 serves everything.",
     )
 
     def to_request(self) -> QueryRequest:
-        return QueryRequest(
-            self.query, self.k, self.region, self.as_of, self.doc_types, self.products, self.max_risk_tier, self.mode
-        )
+        return QueryRequest(self.query, self.k, self.region, self.as_of, self.doc_types, self.products,
+                            self.max_risk_tier, self.mode, self.min_score)  # fmt: skip
 
 
 class DocOut(BaseModel):
@@ -62,7 +68,8 @@ class DocOut(BaseModel):
 class ResultOut(BaseModel):
     chunk_id: str
     text: str
-    score: float
+    score: float = Field(description="The number the ranking used; results come in descending score.")
+    cosine: float = Field(description="Cosine similarity of the question's and the chunk's embeddings.")
     section: list[str]
     doc: DocOut
     flags: list[str]
@@ -84,6 +91,7 @@ class QueryOut(BaseModel):
                     chunk_id=r.chunk_id,
                     text=r.text,
                     score=r.score,
+                    cosine=r.cosine,
                     section=list(r.section),
                     doc=DocOut.of(r.validity),
                     flags=r.flags,

@@ -38,7 +38,7 @@ def test_query_answer_has_the_contract_shape_and_citations(corpus: Service) -> N
     assert answer["as_of"] == "2026-11-24T12:00:00Z"
     assert answer["region_chain"] == ["global"] and answer["warnings"] == []
     top = answer["results"][0]
-    assert set(top) == {"chunk_id", "text", "score", "section", "doc", "flags"}
+    assert set(top) == {"chunk_id", "text", "score", "cosine", "section", "doc", "flags"}
     assert top["text"] == "The Blender X2 motor draws 1200 W and has six speeds."
     assert top["section"] == ["Power"]
     assert top["doc"] == {
@@ -50,20 +50,20 @@ def test_query_answer_has_the_contract_shape_and_citations(corpus: Service) -> N
 
 
 def test_flags_name_staleness_that_does_not_stop_serving(corpus: Service) -> None:
-    flags = {r["doc"]["doc_id"]: r["flags"] for r in corpus.query("power watts", k=10)["results"]}
+    flags = {r["doc"]["doc_id"]: r["flags"] for r in corpus.query("power watts", k=10, min_score=-1)["results"]}
     assert flags["blender-x2"] == ["review_overdue"]
     assert flags["kettle-k1"] == ["expiring_soon"], "kettle ends 2026-12-01, within 14 days"
     assert flags["withdrawal"] == []
 
 
 def test_filters_doc_types_products_and_max_risk_tier(corpus: Service) -> None:
-    ask = "power, withdrawal, appointments"
-    assert {d for d, _, _ in corpus.served(ask, k=10, doc_types=["procedure"])} == {"procedures/appointments"}
-    assert {d for d, _, _ in corpus.served(ask, k=10, products=["kettle-k1"])} == {
+    ask, every = "power, withdrawal, appointments", {"k": 10, "min_score": -1}
+    assert {d for d, _, _ in corpus.served(ask, doc_types=["procedure"], **every)} == {"procedures/appointments"}
+    assert {d for d, _, _ in corpus.served(ask, products=["kettle-k1"], **every)} == {
         "kettle-k1", "withdrawal", "procedures/appointments"
     }, "documents without products apply to every product"  # fmt: skip
-    assert "withdrawal" not in {d for d, _, _ in corpus.served(ask, k=10, max_risk_tier="medium")}
-    assert "withdrawal" in {d for d, _, _ in corpus.served(ask, k=10, max_risk_tier="regulated")}
+    assert "withdrawal" not in {d for d, _, _ in corpus.served(ask, max_risk_tier="medium", **every)}
+    assert "withdrawal" in {d for d, _, _ in corpus.served(ask, max_risk_tier="regulated", **every)}
 
 
 def test_documents_endpoints(corpus: Service) -> None:
