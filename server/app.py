@@ -16,9 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ingest.pipeline import IngestReport, sync
 from ingest.watcher import FolderWatcher
 from kb.embedder import Embedder
-from kb.errors import KBError, Unauthorized
+from kb.errors import KBError, NotReady, Unauthorized
 from kb.knowledge import Clock, KnowledgeBase, utc_now
 from kb.settings import Settings
+from server.mcp_tools import build_mcp, http_routes
 from server.metrics import Metrics
 
 log = logging.getLogger("kb.server")
@@ -32,6 +33,12 @@ class AppState:
     ready: bool = False
     last_sync: IngestReport | None = None
     metrics: Metrics = field(default_factory=Metrics)
+
+    def serving_kb(self) -> KnowledgeBase:
+        """The knowledge base once it is ready to answer; the one lookup of routes and MCP tools alike."""
+        if self.kb is None or not self.ready:
+            raise NotReady("the index is still loading; retry shortly")
+        return self.kb
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -92,6 +99,8 @@ def create_app(
     ``sync_folder=False`` serves the ledger as it is, for a store another process fills.
     """
     state = AppState(settings)
+    mcp = build_mcp(state.serving_kb)
+    mcp_routes = http_routes(mcp, settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -103,7 +112,8 @@ def create_app(
                 state.watcher.start()
             state.last_sync = sync(state.kb) if sync_folder else None
             state.ready = True
-            yield
+            async with mcp.session_manager.run():
+                yield
         finally:
             state.ready = False
             if state.watcher is not None:
@@ -126,4 +136,5 @@ def create_app(
     app.include_router(documents.router, dependencies=secured)
     app.include_router(staleness.router, dependencies=secured)
     app.include_router(report.router, dependencies=secured)
+    app.router.routes.extend(mcp_routes)
     return app
