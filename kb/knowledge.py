@@ -20,7 +20,7 @@ from typing import IO
 
 import numpy as np
 
-from kb import pii
+from kb import feed, pii
 from kb.documents import Chunk, Document
 from kb.embedder import Embedder, load_embedder
 from kb.errors import (
@@ -116,6 +116,7 @@ class KnowledgeBase:
         self.timeline = Timeline(ledger.versions())
         self.index = VectorIndex(embedder.dim, self._load_blocks)
         self._resolutions: dict[tuple[str, ...], list[Resolution]] = {}
+        self._listeners: list[Callable[[], None]] = []
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None, clock: Clock = utc_now) -> KnowledgeBase:
@@ -129,6 +130,7 @@ class KnowledgeBase:
             kb.reload_regions()
             kb._repair()
             kb._warm()
+            kb.catch_up()
         except BaseException:
             lock.close()
             raise
@@ -279,9 +281,12 @@ class KnowledgeBase:
                 same = next((r for r in series if previous and r.id == previous.version_id), None)
                 if same is not None and same.content_hash != doc.content_hash:
                     same = None  # the body changed: a new version, not a correction
+            self.catch_up()
             if same is not None and same.file_hash == file_hash:
                 if same.retired_at or same.retracted_at:
-                    self.ledger.restore_version(same.id, doc.source, file_hash, now)
+                    back = feed.published(same, now, restored=True)
+                    self.ledger.restore_version(same.id, doc.source, file_hash, now, back)
+                    self._notify()
                     self._refresh(same.series)
                     return Applied(Change.restored, self.ledger.version(same.id), len(chunks))
                 self.ledger.record_file(doc.source, file_hash, doc.doc_id, same.id, now)
@@ -291,12 +296,14 @@ class KnowledgeBase:
             effective_from = doc.effective_from or (same.effective_from if same else now)
             review_due = doc.review_by or effective_from + (doc.review_every or self.settings.default_review_interval)
             record = self.ledger.commit_version(
-                doc, number, effective_from, review_due, chunks, file_hash, now, replaces=same
-            )
+                doc, number, effective_from, review_due, chunks, file_hash, now, replaces=same,
+                event=lambda written: feed.published(written, now, corrected=same is not None),
+            )  # fmt: skip
             if same is not None:
                 self.index.drop(same.id)
             self.index.put(record.id, [c.chunk_id for c in chunks], matrix, [c.embed_text for c in chunks])
             self._refresh(record.series, records=[*(r for r in series if same is None or r.id != same.id), record])
+            self._notify()
             return Applied(Change.corrected if same else Change.new_version, record, len(chunks))
 
     def _release(self, version_id: int, now: datetime) -> VersionStatus | None:
@@ -304,11 +311,14 @@ class KnowledgeBase:
         record = self.ledger.version(version_id)
         validity = next((v for v in self.timeline.series(*record.series) if v.record.id == record.id), None)
         status = validity.status(now) if validity else None
+        self.catch_up()
         if status is VersionStatus.in_force:
-            self.ledger.end_version(record.id, "retired_at", now)
+            self.ledger.end_version(record.id, "retired_at", now, feed.ended_by_file(record, now, status))
         elif status is VersionStatus.future:
-            self.ledger.end_version(record.id, "retracted_at", now)
+            self.ledger.end_version(record.id, "retracted_at", now, feed.ended_by_file(record, now, status))
         self._refresh(record.series)
+        if status in (VersionStatus.in_force, VersionStatus.future):
+            self._notify()
         return status
 
     def remove_file(self, path: str) -> VersionStatus | None:
@@ -331,7 +341,56 @@ class KnowledgeBase:
     def record_error(
         self, path: str, file_hash: str, reason: str, kind: str = "parse_error", doc_id: str | None = None
     ) -> None:
-        self.ledger.record_file_error(path, file_hash, reason, kind, self.now(), doc_id)
+        now = self.now()
+        with self._lock:
+            self.catch_up()
+            self.ledger.record_file_error(
+                path, file_hash, reason, kind, now, doc_id, feed.rejected(path, reason, now, doc_id)
+            )
+        self._notify()
+
+    # -- change feed ---------------------------------------------------------------------------------
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (quickly: it runs on the writing thread) after each new event in the feed."""
+        self._listeners.append(callback)
+
+    def _notify(self) -> None:
+        for callback in self._listeners:
+            callback()
+
+    def catch_up(self) -> None:
+        """Append the date-driven events (took_effect, ended) whose moment has come since the last call."""
+        now = self.now()
+        with self._lock:
+            since = self.ledger.feed_until()
+            if since is not None and now <= since:
+                return
+            # A new ledger (or one written before the feed existed) starts its feed now, with no backlog.
+            events = feed.date_events(self.timeline.all_series(), since, now) if since is not None else []
+            self.ledger.add_date_events(events, now)
+        if events:
+            self._notify()
+
+    def next_boundary(self) -> datetime | None:
+        """When the next version starts or ends: the moment a date-driven event is due."""
+        with self._lock:
+            return feed.next_boundary(self.timeline.all_series(), self.now())
+
+    def changes(self, since: str | None = None, region: str | None = None, limit: int = 100) -> feed.ChangePage:
+        """The feed after cursor ``since``; a region sees its own chain's events (DE: DE, EU and global)."""
+        try:
+            cursor = int(since) if since not in (None, "") else 0
+        except ValueError:
+            raise InvalidRequest(f"since must be a cursor from an earlier answer's next, got {since!r}") from None
+        if cursor < 0:
+            raise InvalidRequest("since must not be negative")
+        if not 1 <= limit <= feed.MAX_LIMIT:
+            raise InvalidRequest(f"limit must be between 1 and {feed.MAX_LIMIT}, got {limit}")
+        regions = list(self.chain(region)) if region else None
+        self.catch_up()
+        events, after = self.ledger.events_after(cursor, regions, limit)
+        return feed.ChangePage(events, after)
 
     def files(self) -> dict[str, FileRecord]:
         return self.ledger.files()

@@ -120,7 +120,7 @@ def create_app(
                 state.watcher.stop()
             state.kb.close()
 
-    from server.routes import documents, health, query, report, staleness
+    from server.routes import changes, documents, health, query, report, staleness
 
     app = FastAPI(
         title="kb",
@@ -134,6 +134,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(query.router, dependencies=secured)
     app.include_router(documents.router, dependencies=secured)
+    app.include_router(changes.router, dependencies=secured)
     app.include_router(staleness.router, dependencies=secured)
     app.include_router(report.router, dependencies=secured)
     app.router.routes.extend(mcp_routes)

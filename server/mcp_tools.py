@@ -21,10 +21,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kb.documents import DocType, RiskTier
 from kb.errors import KBError
+from kb.feed import MAX_LIMIT
 from kb.knowledge import KnowledgeBase
 from kb.retrieval import MAX_K, MAX_QUERY_CHARS
 from kb.settings import Settings
-from server.schemas import DocumentHistoryOut, DocumentSummaryOut, QueryBody, QueryOut, VersionOut
+from server.schemas import ChangesOut, DocumentHistoryOut, DocumentSummaryOut, QueryBody, QueryOut, VersionOut
 
 INSTRUCTIONS = """\
 kb holds a company's policies (returns, refunds, shipping, warranty, product specs) as versioned,
@@ -116,6 +117,24 @@ def build_mcp(get_kb: Callable[[], KnowledgeBase]) -> MCPServer:
     )
     def list_documents(status: Literal["current", "all"] = "current") -> list[DocumentSummaryOut]:
         return [DocumentSummaryOut.summary(item) for item in get_kb().documents(include_all=status == "all")]
+
+    @server.tool(
+        description="What changed in the policies, oldest first: kind is published (a new version; it may take "
+        "effect later), corrected (a version's text was fixed), took_effect (a dated version came into force), "
+        "ended (a version expired or was superseded on its date), retired (its file was deleted: no longer "
+        "served), retracted (a future version withdrawn before its date) or rejected (a broken file; what was in "
+        "force stays). Pass the answer's `next` as `since` to get only newer changes. Region: only changes on "
+        "that region's chain (DE sees DE, EU and global). Use it to refresh what you cached or told customers."
+    )
+    def recent_changes(
+        since: Annotated[str | None, Field(description="The `next` of an earlier call; leave out for all.")] = None,
+        region: Annotated[str | None, Field(description=_REGION)] = None,
+        limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 100,
+    ) -> ChangesOut:
+        try:
+            return ChangesOut.of(get_kb().changes(since, region, limit))
+        except KBError as exc:
+            raise _tool_error(exc) from exc
 
     return server
 

@@ -22,7 +22,7 @@ from server.app import create_app
 from tests.conftest import Clock, live_server, write_doc
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTED_TOOLS = {"search_policies", "get_document", "list_documents"}
+EXPECTED_TOOLS = {"search_policies", "get_document", "list_documents", "recent_changes"}
 
 Session = Callable[[ClientSession], Awaitable[Any]]
 
@@ -48,11 +48,12 @@ async def _over_http(url: str, key: str | None, body: Session) -> Any:
         return await body(session)
 
 
-async def _tools_and_search(session: ClientSession) -> tuple[set[str], dict[str, Any], Any]:
+async def _tools_and_search(session: ClientSession) -> tuple[set[str], dict[str, Any], Any, dict[str, Any]]:
     tools = await session.list_tools()
     found = await session.call_tool("search_policies", {"query": "how long to return an item", "region": "DE"})
     missing = await session.call_tool("get_document", {"doc_id": "no-such-doc"})
-    return {t.name for t in tools.tools}, found.structured_content, missing
+    changes = await session.call_tool("recent_changes", {"region": "DE"})
+    return {t.name for t in tools.tools}, found.structured_content, missing, changes.structured_content
 
 
 def test_mcp_over_streamable_http_serves_what_v1_query_serves(
@@ -61,7 +62,8 @@ def test_mcp_over_streamable_http_serves_what_v1_query_serves(
     _corpus(docs)
     settings = Settings(docs=docs, data=tmp_path / "data", watch=False, api_keys=["secret"])
     with live_server(create_app(settings, embedder=embedder, clock=clock)) as url:
-        names, found, missing = asyncio.run(_over_http(url, "secret", _tools_and_search))
+        names, found, missing, changes = asyncio.run(_over_http(url, "secret", _tools_and_search))
+        feed = httpx.get(f"{url}/v1/changes", params={"region": "DE"}, headers={"X-API-Key": "secret"}).json()
         direct = httpx.post(
             f"{url}/v1/query", json={"query": "how long to return an item", "region": "DE"},
             headers={"X-API-Key": "secret"},
@@ -74,6 +76,9 @@ def test_mcp_over_streamable_http_serves_what_v1_query_serves(
     assert {r["doc"]["region"] for r in found["results"]} == {"EU"}
     assert "flags" in top and top["doc"]["effective_from"] == "2026-01-01T00:00:00Z"
     assert missing.is_error and "document_not_found" in missing.content[0].text
+    assert changes == feed and [(c["kind"], c["region"]) for c in changes["changes"]] == [
+        ("published", "EU"), ("published", "global")
+    ]  # fmt: skip
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "unauthorized"
 
@@ -109,7 +114,7 @@ def test_kb_mcp_over_stdio_answers_from_the_folder(docs: Path, tmp_path: Path, m
     async def run() -> tuple[set[str], dict[str, Any], list[Any], Any]:
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
-            names, found, _ = await _tools_and_search(session)
+            names, found, _, _ = await _tools_and_search(session)
             listed = await session.call_tool("list_documents", {})
             history = await session.call_tool("get_document", {"doc_id": "returns"})
             return names, found, listed.structured_content["result"], history.structured_content
