@@ -32,7 +32,7 @@ from kb.errors import (
     VersionNotFound,
 )
 from kb.index import VectorIndex
-from kb.ledger import FileRecord, Ledger, StoredChunk, VersionRecord
+from kb.ledger import Event, FileRecord, Ledger, StoredChunk, VersionRecord
 from kb.regions import REGIONS_FILE, RegionTree
 from kb.retrieval import QueryAnswer, QueryRequest, QueryResult, RetrievalMode
 from kb.settings import Settings
@@ -117,6 +117,9 @@ class KnowledgeBase:
         self.index = VectorIndex(embedder.dim, self._load_blocks)
         self._resolutions: dict[tuple[str, ...], list[Resolution]] = {}
         self._listeners: list[Callable[[], None]] = []
+        self._due: datetime | None = None
+        """The next moment a version starts or ends after the feed's mark; None when none (or not yet known)."""
+        self._due_known = False
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None, clock: Clock = utc_now) -> KnowledgeBase:
@@ -244,6 +247,9 @@ class KnowledgeBase:
                         self.index.load([validity.record.id])
                     else:
                         self.index.drop(validity.record.id)  # history is read back from the store on demand
+                edge = feed.next_boundary([self.timeline.series(*key)], now)
+                if edge is not None and (self._due is None or edge < self._due):
+                    self._due = edge
             self._resolutions.clear()
 
     def _conflicting_source(self, record: VersionRecord, path: str) -> bool:
@@ -366,16 +372,23 @@ class KnowledgeBase:
             since = self.ledger.feed_until()
             if since is not None and now <= since:
                 return
-            # A new ledger (or one written before the feed existed) starts its feed now, with no backlog.
-            events = feed.date_events(self.timeline.all_series(), since, now) if since is not None else []
+            events: list[Event] = []
+            if since is None:
+                pass  # a new ledger (or one written before the feed existed) starts its feed now, with no backlog
+            elif not self._due_known or (self._due is not None and self._due <= now):
+                # Scanning every series is for when a boundary is due; each write only moves the mark.
+                events = feed.date_events(self.timeline.all_series(), since, now)
+            if not self._due_known or events or (self._due is not None and self._due <= now):
+                self._due = feed.next_boundary(self.timeline.all_series(), now)
+                self._due_known = True
             self.ledger.add_date_events(events, now)
         if events:
             self._notify()
 
     def next_boundary(self) -> datetime | None:
-        """When the next version starts or ends: the moment a date-driven event is due."""
-        with self._lock:
-            return feed.next_boundary(self.timeline.all_series(), self.now())
+        """When the next version starts or ends: the moment a date-driven event is due (or a bit earlier)."""
+        self.catch_up()
+        return self._due
 
     def changes(self, since: str | None = None, region: str | None = None, limit: int = 100) -> feed.ChangePage:
         """The feed after cursor ``since``; a region sees its own chain's events (DE: DE, EU and global)."""
