@@ -43,6 +43,15 @@ class ChangePage:
     """Pass it back as ``since`` to continue exactly after the last change seen."""
 
 
+def payload(event: Event) -> dict[str, object]:
+    """An event as the feed and the webhooks send it."""
+    return {
+        "cursor": str(event.cursor), "at": event.at.isoformat().replace("+00:00", "Z"), "kind": event.kind,
+        "doc_id": event.doc_id, "region": event.region, "version": event.version, "source": event.source,
+        "summary": event.summary,
+    }  # fmt: skip
+
+
 def _name(record: VersionRecord) -> str:
     region = f" ({record.region})" if record.region != "global" else ""
     return f"{record.doc_id}{region} v{record.version}"

@@ -19,6 +19,7 @@ from kb.embedder import Embedder
 from kb.errors import KBError, NotReady, Unauthorized
 from kb.knowledge import Clock, KnowledgeBase, utc_now
 from kb.settings import Settings
+from kb.webhooks import WebhookDispatcher
 from server.mcp_tools import build_mcp, http_routes
 from server.metrics import Metrics
 
@@ -105,6 +106,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state.kb = open_kb(settings, embedder=embedder, clock=clock)
+        webhooks = None
+        if settings.webhooks and settings.webhook_secret:
+            webhooks = WebhookDispatcher(state.kb, settings.webhooks, settings.webhook_secret)
+            webhooks.start()
         try:
             if sync_folder and settings.watch:
                 # Watch first, then reconcile: a save during the start-up sync is not lost.
@@ -118,6 +123,8 @@ def create_app(
             state.ready = False
             if state.watcher is not None:
                 state.watcher.stop()
+            if webhooks is not None:
+                webhooks.stop()
             state.kb.close()
 
     from server.routes import changes, documents, health, query, report, staleness

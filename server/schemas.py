@@ -7,7 +7,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from kb.documents import DocType, RiskTier
-from kb.feed import ChangeKind, ChangePage
+from kb.feed import ChangeKind, ChangePage, payload
 from kb.knowledge import SeriesSummary
 from kb.ledger import Event, StoredChunk
 from kb.retrieval import MAX_K, MAX_QUERY_CHARS, QueryAnswer, QueryRequest, RetrievalMode
@@ -187,10 +187,7 @@ class ChangeOut(BaseModel):
 
     @classmethod
     def of(cls, event: Event) -> ChangeOut:
-        return cls(
-            cursor=str(event.cursor), at=event.at, kind=ChangeKind(event.kind), doc_id=event.doc_id,
-            region=event.region, version=event.version, source=event.source, summary=event.summary,
-        )  # fmt: skip
+        return cls.model_validate(payload(event))
 
 
 class ChangesOut(BaseModel):
