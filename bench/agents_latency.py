@@ -120,7 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
-    calls, saves = (10, 3) if args.smoke else (200, 30)
+    calls, saves = (40, 3) if args.smoke else (200, 30)
 
     receiver = Receiver()
     with tempfile.TemporaryDirectory() as tmp:

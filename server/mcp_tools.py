@@ -7,7 +7,8 @@ agent gets the same citation, validity and flags whichever door it comes through
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -63,8 +64,13 @@ answers the question well, or when a region fell back to its parent; do not pass
 Region: {_REGION} as_of: {_AS_OF}"""
 
 
-def _tool_error(exc: KBError) -> ToolError:
-    return ToolError(f"{exc.code}: {exc.message}")
+@contextmanager
+def _as_tool_error() -> Iterator[None]:
+    """A kb error becomes the tool's error answer, with the code the API's error body would carry."""
+    try:
+        yield
+    except KBError as exc:
+        raise ToolError(f"{exc.code}: {exc.message}") from exc
 
 
 def build_mcp(get_kb: Callable[[], KnowledgeBase]) -> MCPServer:
@@ -90,10 +96,8 @@ def build_mcp(get_kb: Callable[[], KnowledgeBase]) -> MCPServer:
             query=query, k=k, region=region, as_of=as_of, doc_types=doc_types, products=products,
             max_risk_tier=max_risk_tier, mode=None,
         )  # fmt: skip
-        try:
+        with _as_tool_error():
             return QueryOut.of(get_kb().query(body.to_request()))
-        except KBError as exc:
-            raise _tool_error(exc) from exc
 
     @server.tool(
         description="Every version of one document in every region, with validity (effective_from, effective_to), "
@@ -103,10 +107,8 @@ def build_mcp(get_kb: Callable[[], KnowledgeBase]) -> MCPServer:
     def get_document(
         doc_id: Annotated[str, Field(description="The doc_id of a search result or of list_documents.")],
     ) -> DocumentHistoryOut:
-        try:
+        with _as_tool_error():
             history = get_kb().history(doc_id)
-        except KBError as exc:
-            raise _tool_error(exc) from exc
         versions = [VersionOut.of_version(validity, status) for validity, status in history]
         return DocumentHistoryOut(doc_id=doc_id, regions=sorted({v.region for v in versions}), versions=versions)
 
@@ -116,7 +118,8 @@ def build_mcp(get_kb: Callable[[], KnowledgeBase]) -> MCPServer:
         "only a future version)."
     )
     def list_documents(status: Literal["current", "all"] = "current") -> list[DocumentSummaryOut]:
-        return [DocumentSummaryOut.summary(item) for item in get_kb().documents(include_all=status == "all")]
+        with _as_tool_error():
+            return [DocumentSummaryOut.summary(item) for item in get_kb().documents(include_all=status == "all")]
 
     @server.tool(
         description="What changed in the policies, oldest first: kind is published (a new version; it may take "
@@ -131,10 +134,8 @@ def build_mcp(get_kb: Callable[[], KnowledgeBase]) -> MCPServer:
         region: Annotated[str | None, Field(description=_REGION)] = None,
         limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 100,
     ) -> ChangesOut:
-        try:
+        with _as_tool_error():
             return ChangesOut.of(get_kb().changes(since, region, limit))
-        except KBError as exc:
-            raise _tool_error(exc) from exc
 
     return server
 
