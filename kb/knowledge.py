@@ -120,6 +120,8 @@ class KnowledgeBase:
         self._due: datetime | None = None
         """The next moment a version starts or ends after the feed's mark; None when none (or not yet known)."""
         self._due_known = False
+        self._mark: datetime | None = None
+        """Date-driven events up to this moment are in the feed (the ledger keeps it across restarts)."""
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None, clock: Clock = utc_now) -> KnowledgeBase:
@@ -133,6 +135,7 @@ class KnowledgeBase:
             kb.reload_regions()
             kb._repair()
             kb._warm()
+            kb._start_feed()
             kb.catch_up()
         except BaseException:
             lock.close()
@@ -287,7 +290,7 @@ class KnowledgeBase:
                 same = next((r for r in series if previous and r.id == previous.version_id), None)
                 if same is not None and same.content_hash != doc.content_hash:
                     same = None  # the body changed: a new version, not a correction
-            self.catch_up()
+            self.catch_up(writing=True)
             if same is not None and same.file_hash == file_hash:
                 if same.retired_at or same.retracted_at:
                     back = feed.published(same, now, restored=True)
@@ -317,7 +320,7 @@ class KnowledgeBase:
         record = self.ledger.version(version_id)
         validity = next((v for v in self.timeline.series(*record.series) if v.record.id == record.id), None)
         status = validity.status(now) if validity else None
-        self.catch_up()
+        self.catch_up(writing=True)
         if status is VersionStatus.in_force:
             self.ledger.end_version(record.id, "retired_at", now, feed.ended_by_file(record, now, status))
         elif status is VersionStatus.future:
@@ -349,7 +352,7 @@ class KnowledgeBase:
     ) -> None:
         now = self.now()
         with self._lock:
-            self.catch_up()
+            self.catch_up(writing=True)
             self.ledger.record_file_error(
                 path, file_hash, reason, kind, now, doc_id, feed.rejected(path, reason, now, doc_id)
             )
@@ -365,23 +368,33 @@ class KnowledgeBase:
         for callback in self._listeners:
             callback()
 
-    def catch_up(self) -> None:
-        """Append the date-driven events (took_effect, ended) whose moment has come since the last call."""
+    def _start_feed(self) -> None:
+        """A new ledger (or one written before the feed existed) starts its feed now, with no backlog."""
+        self._mark = self.ledger.feed_until()
+        if self._mark is None:
+            self._mark = self.now()
+            self.ledger.add_date_events([], self._mark)
+
+    def catch_up(self, writing: bool = False) -> None:
+        """Append the date-driven events (took_effect, ended) whose moment has come since the last call.
+
+        ``writing``: an event of a write follows at this moment, so the mark moves to now whatever happens; a
+        version in force from this very moment is news of that write, not of its date.
+        """
         now = self.now()
         with self._lock:
-            since = self.ledger.feed_until()
-            if since is not None and now <= since:
+            since = self._mark
+            if since is None or now <= since:
                 return
             events: list[Event] = []
-            if since is None:
-                pass  # a new ledger (or one written before the feed existed) starts its feed now, with no backlog
-            elif not self._due_known or (self._due is not None and self._due <= now):
-                # Scanning every series is for when a boundary is due; each write only moves the mark.
+            # Scanning every series is only for when a boundary is due; reads in between cost nothing.
+            if not self._due_known or (self._due is not None and self._due <= now):
                 events = feed.date_events(self.timeline.all_series(), since, now)
-            if not self._due_known or events or (self._due is not None and self._due <= now):
                 self._due = feed.next_boundary(self.timeline.all_series(), now)
                 self._due_known = True
-            self.ledger.add_date_events(events, now)
+            if events or writing:
+                self.ledger.add_date_events(events, now)
+                self._mark = now
         if events:
             self._notify()
 
