@@ -97,7 +97,7 @@ class Receiver:
             return self.arrivals[key]
 
 
-async def mcp_calls(url: str, n: int) -> tuple[list[float], float]:
+async def mcp_calls(url: str, n: int) -> tuple[list[float], list[float], float]:
     async with (
         httpx2.AsyncClient(timeout=60) as client,
         streamable_http_client(f"{url}/mcp", http_client=client) as (read, write),
@@ -113,7 +113,12 @@ async def mcp_calls(url: str, n: int) -> tuple[list[float], float]:
             samples.append(time.perf_counter() - started)
             if result.is_error:
                 raise SystemExit(f"search_policies failed: {result.content}")
-        return samples, setup
+        pings = []
+        for _ in range(n):
+            started = time.perf_counter()
+            await session.send_ping()
+            pings.append(time.perf_counter() - started)
+        return samples, pings, setup
 
 
 def main() -> None:
@@ -140,9 +145,10 @@ def main() -> None:
                 response = http.post("/v1/query", json={"query": QUESTIONS[i % len(QUESTIONS)]})
                 rest.append(time.perf_counter() - started)
                 response.raise_for_status()
-            mcp, setup = asyncio.run(mcp_calls(url, calls))
+            mcp, pings, setup = asyncio.run(mcp_calls(url, calls))
             print(f"POST /v1/query          {percentiles(rest)}")
             print(f"MCP search_policies     {percentiles(mcp)}   session setup {setup * 1000:.0f} ms")
+            print(f"MCP ping (the floor)    {percentiles(pings)}")
 
             print(f"watcher: {http.get('/readyz').json().get('watcher')}")
             delays, served = [], []
