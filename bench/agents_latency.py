@@ -7,6 +7,7 @@ receiver in this process.
    ``search_policies`` (the SDK's client over streamable HTTP, one session); latency per call, p50/p95.
 2. Save-to-webhook: an editor's atomic save of a policy file; the clock runs from the rename to the moment the
    receiver holds the signed ``published`` event of that version (watcher debounce included).
+3. Moment-to-webhook: a version dated 3 s ahead; the lag of its ``took_effect`` POST behind that moment.
 
     python bench/agents_latency.py            # 200 calls each, 30 saves
     python bench/agents_latency.py --smoke    # seconds, for CI
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -61,7 +63,7 @@ def percentiles(samples: list[float]) -> str:
 
 class Receiver:
     def __init__(self) -> None:
-        self.arrivals: dict[tuple[str, int], float] = {}
+        self.arrivals: dict[tuple[str, int, str], float] = {}
         self.bad_signatures = 0
         self.event = threading.Condition()
         receiver = self
@@ -75,7 +77,7 @@ class Receiver:
                     receiver.bad_signatures += 1
                 event = json.loads(body)
                 with receiver.event:
-                    receiver.arrivals[(event["doc_id"] or "", event["version"] or 0)] = arrived
+                    receiver.arrivals[(event["doc_id"] or "", event["version"] or 0, event["kind"])] = arrived
                     receiver.event.notify_all()
                 self.send_response(204)
                 self.end_headers()
@@ -90,7 +92,7 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
-    def wait(self, key: tuple[str, int], timeout: float = 30) -> float:
+    def wait(self, key: tuple[str, int, str], timeout: float = 30) -> float:
         with self.event:
             if not self.event.wait_for(lambda: key in self.arrivals, timeout):
                 raise SystemExit(f"no webhook for {key} within {timeout} s")
@@ -125,7 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
-    calls, saves = (40, 3) if args.smoke else (200, 30)
+    calls, saves, dated = (40, 3, 1) if args.smoke else (200, 30, 5)
 
     receiver = Receiver()
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,9 +164,19 @@ def main() -> None:
                 while http.get(f"/v1/documents/hook-{n}").status_code != 200:
                     time.sleep(0.005)
                 served.append(time.perf_counter() - saved)
-                delays.append(receiver.wait((f"hook-{n}", 1)) - saved)
+                delays.append(receiver.wait((f"hook-{n}", 1, "published")) - saved)
             print(f"save -> in the ledger   {percentiles(served)}")
             print(f"save -> webhook         {percentiles(delays)}   bad signatures {receiver.bad_signatures}")
+
+            lags = []
+            for n in range(dated):
+                moment = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+                path = docs / "bench" / f"dated-{n}.md"
+                path.write_text(f"---\ndoc_id: dated-{n}\neffective_from: {moment.isoformat()}\n---\n# Dated {n}\n\n"
+                                f"A rule that starts later, numbered {n}.\n", encoding="utf-8")  # fmt: skip
+                arrived = receiver.wait((f"dated-{n}", 1, "took_effect"))
+                lags.append(time.time() - (time.perf_counter() - arrived) - moment.timestamp())
+            print(f"moment -> took_effect   {percentiles(lags)}")
     receiver.server.shutdown()
 
 
