@@ -404,7 +404,8 @@ class KnowledgeBase:
         return self._due
 
     def changes(self, since: str | None = None, region: str | None = None, limit: int = 100) -> feed.ChangePage:
-        """The feed after cursor ``since``; a region sees its own chain's events (DE: DE, EU and global)."""
+        """The feed after cursor ``since``; a region sees the events of its chain (DE: DE, EU and global) that
+        change what it is served."""
         try:
             cursor = int(since) if since not in (None, "") else 0
         except ValueError:
@@ -413,10 +414,29 @@ class KnowledgeBase:
             raise InvalidRequest("since must not be negative")
         if not 1 <= limit <= feed.MAX_LIMIT:
             raise InvalidRequest(f"limit must be between 1 and {feed.MAX_LIMIT}, got {limit}")
-        regions = list(self.chain(region)) if region else None
+        chain = self.chain(region) if region else None
         self.catch_up()
-        events, after = self.ledger.events_after(cursor, regions, limit)
+        events: list[Event] = []
+        after = cursor
+        while len(events) < limit:
+            want = limit - len(events)
+            batch, after = self.ledger.events_after(after, list(chain) if chain else None, want)
+            events += [e for e in batch if chain is None or self._changes_what_is_served(e, chain)]
+            if len(batch) < want:
+                break
         return feed.ChangePage(events, after)
+
+    def _changes_what_is_served(self, event: Event, chain: tuple[str, ...]) -> bool:
+        """Rule 6 for the feed: an event of a series shadowed on the chain then (a global version while the EU
+        variant is in force, for DE) changes nothing a DE agent is served."""
+        if event.region is None or event.doc_id is None:
+            return event.region is not None
+        with self._lock:
+            return not any(
+                v.in_force(event.at)
+                for own in chain[: chain.index(event.region)]
+                for v in self.timeline.series(event.doc_id, own)
+            )
 
     def files(self) -> dict[str, FileRecord]:
         return self.ledger.files()

@@ -79,15 +79,30 @@ def test_every_kind_of_change_is_in_the_feed(service: Service, docs: Path, clock
     assert len(_feed(service)["changes"]) == len(kinds)
 
 
-def test_a_region_sees_the_events_of_its_chain_only(service: Service, docs: Path) -> None:
+def test_a_region_sees_the_events_of_its_chain_that_change_what_it_is_served(service: Service, docs: Path) -> None:
     (docs / "regions.yaml").write_text("EU: global\nDE: EU\nUS: global\n", encoding="utf-8")
-    for region in ("global", "EU", "US", "DE"):
+    for region in ("global", "EU", "US"):
         write_doc(docs, f"returns-{region}.md", f"# Returns\n\nReturns in {region}.\n", doc_id="returns",
                   region=region)  # fmt: skip
+    write_doc(docs, "shipping.md", "# Shipping\n\nShipping everywhere.\n", doc_id="shipping")
     service.sync()
-    assert {c["region"] for c in _feed(service, region="DE")["changes"]} == {"global", "EU", "DE"}
-    assert {c["region"] for c in _feed(service, region="us")["changes"]} == {"global", "US"}
-    assert {c["region"] for c in _feed(service, region="FR")["changes"]} == {"global"}
+    write_doc(docs, "returns-global.md", "# Returns\n\nReturns in global, fixed.\n", doc_id="returns", version=1)
+    service.sync()
+
+    def seen(region: str) -> list[tuple[str, str | None, str | None]]:
+        return [(c["kind"], c["doc_id"], c["region"]) for c in _feed(service, region=region)["changes"]]
+
+    # The global returns policy is shadowed by the EU variant for DE, and by the US one for US.
+    assert seen("DE") == [("published", "returns", "EU"), ("published", "shipping", "global")]
+    assert seen("us") == [("published", "returns", "US"), ("published", "shipping", "global")]
+    assert seen("FR") == [("published", "returns", "global"), ("published", "shipping", "global"),
+                          ("corrected", "returns", "global")]  # fmt: skip
+    assert len(_feed(service)["changes"]) == 5
+    # A page of shadowed events is skipped, not returned empty while more remain.
+    assert (
+        _feed(service, region="DE", limit=1, since=_feed(service, region="DE", limit=1)["next"])["changes"][0]["doc_id"]
+        == "shipping"
+    )
 
 
 def test_paging_never_skips_or_repeats_and_bad_cursors_are_400(service: Service, docs: Path) -> None:
