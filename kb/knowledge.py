@@ -392,8 +392,11 @@ class KnowledgeBase:
                 events = feed.date_events(self.timeline.all_series(), since, now)
                 self._due = feed.next_boundary(self.timeline.all_series(), now)
                 self._due_known = True
-            if events or writing:
+            if events:
                 self.ledger.add_date_events(events, now)
+            if events or writing:
+                # With no event due, a write's own event moves the stored mark (Ledger._insert_events); a write
+                # that makes none changes no date, so a restart may look at (stored mark, now] again safely.
                 self._mark = now
         if events:
             self._notify()

@@ -474,10 +474,19 @@ class Ledger:
 
     @staticmethod
     def _insert_events(db: sqlite3.Connection, events: Sequence[Event]) -> None:
+        """Events, and the feed's mark moved up to the latest of them: a write's event at ``now`` means the
+        dates up to now have been looked at (kb.feed), so no extra transaction is needed for the mark."""
         db.executemany(
             "INSERT INTO events (at, kind, doc_id, region, version, source, summary) VALUES (?,?,?,?,?,?,?)",
             [(_iso(e.at), e.kind, e.doc_id, e.region, e.version, e.source, e.summary) for e in events],
         )
+        if events:
+            # ISO strings of UTC moments sort as the moments do.
+            db.execute(
+                "INSERT INTO feed_state (key, value) VALUES ('until', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+                (_iso(max(e.at for e in events)),),
+            )
 
     def feed_until(self) -> datetime | None:
         """The moment up to which date-driven events (took_effect, ended) are in the feed."""

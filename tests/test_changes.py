@@ -127,6 +127,7 @@ def test_cursors_survive_a_restart_and_a_boundary_passed_while_down_appears_on_s
     docs: Path, settings: Settings, embedder: Embedder, clock: Clock
 ) -> None:
     _two_versions(docs)
+    write_doc(docs, "shipping.md", "# Shipping\n\nShips in 2 days.\n")  # in force from the moment of its ingest
     with TestClient(create_app(settings, embedder=embedder, clock=clock)) as client:
         before = client.get("/v1/changes").json()
     clock.set("2026-12-05T08:00:00")  # kb was down on 2026-12-01
