@@ -5,6 +5,7 @@ Importable without a server or a watcher; nothing here loads a model or opens a 
 
 from kb.documents import Chunk, DocType, Document, RiskTier
 from kb.errors import KBError
+from kb.feed import ChangeKind
 from kb.knowledge import Change, KnowledgeBase
 from kb.retrieval import QueryAnswer, QueryRequest, QueryResult, RetrievalMode
 from kb.settings import Settings
@@ -13,6 +14,7 @@ from kb.timeline import VersionStatus
 
 __all__ = [
     "Change",
+    "ChangeKind",
     "Chunk",
     "DocType",
     "Document",

@@ -12,7 +12,8 @@
     ├── ConfigError              500  settings or regions.yaml are unusable
     ├── DataDirLocked            409  another kb process holds the data folder
     ├── NotReady                 503  the service is still loading its index
-    └── StoreError               500  the vector store failed
+    ├── StoreError               500  the vector store failed
+    └── RemoteError              any  a kb service called over HTTP answered with an error (its status)
 
 Foreign exceptions (chromadb, sqlite3, yaml, pydantic) are translated where they occur, so nothing
 above kb/ has to know those libraries.
@@ -104,6 +105,14 @@ class NotReady(KBError):
 
 class StoreError(KBError):
     code = "store_error"
+
+
+class RemoteError(KBError):
+    """A client of kb's HTTP API (kb.integrations) got an error answer: its status, code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"kb answered {status} {code}: {message}")
+        self.status, self.code = status, code
 
 
 def yaml_problem(exc: Exception, first_line: int = 1) -> str:

@@ -20,7 +20,7 @@ from typing import IO
 
 import numpy as np
 
-from kb import pii
+from kb import feed, pii
 from kb.documents import Chunk, Document
 from kb.embedder import Embedder, load_embedder
 from kb.errors import (
@@ -32,7 +32,7 @@ from kb.errors import (
     VersionNotFound,
 )
 from kb.index import VectorIndex
-from kb.ledger import FileRecord, Ledger, StoredChunk, VersionRecord
+from kb.ledger import Event, FileRecord, Ledger, StoredChunk, VersionRecord
 from kb.regions import REGIONS_FILE, RegionTree
 from kb.retrieval import QueryAnswer, QueryRequest, QueryResult, RetrievalMode
 from kb.settings import Settings
@@ -116,6 +116,12 @@ class KnowledgeBase:
         self.timeline = Timeline(ledger.versions())
         self.index = VectorIndex(embedder.dim, self._load_blocks)
         self._resolutions: dict[tuple[str, ...], list[Resolution]] = {}
+        self._listeners: list[Callable[[], None]] = []
+        self._due: datetime | None = None
+        """The next moment a version starts or ends after the feed's mark; None when none (or not yet known)."""
+        self._due_known = False
+        self._mark: datetime | None = None
+        """Date-driven events up to this moment are in the feed (the ledger keeps it across restarts)."""
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None, clock: Clock = utc_now) -> KnowledgeBase:
@@ -129,6 +135,8 @@ class KnowledgeBase:
             kb.reload_regions()
             kb._repair()
             kb._warm()
+            kb._start_feed()
+            kb.catch_up()
         except BaseException:
             lock.close()
             raise
@@ -252,6 +260,9 @@ class KnowledgeBase:
                         self.index.load([validity.record.id])
                     else:
                         self.index.drop(validity.record.id)  # history is read back from the store on demand
+                edge = feed.next_boundary([self.timeline.series(*key)], now)
+                if edge is not None and (self._due is None or edge < self._due):
+                    self._due = edge
             self._resolutions.clear()
 
     def _conflicting_source(self, record: VersionRecord, path: str) -> bool:
@@ -289,13 +300,16 @@ class KnowledgeBase:
                 same = next((r for r in series if previous and r.id == previous.version_id), None)
                 if same is not None and same.content_hash != doc.content_hash:
                     same = None  # the body changed: a new version, not a correction
+            self.catch_up(writing=True)
             if (
                 same is not None
                 and same.file_hash == file_hash
                 and self.ledger.chunk_ids(same.id) == [c.chunk_id for c in chunks]  # else cut anew: re-chunked
             ):
                 if same.retired_at or same.retracted_at:
-                    self.ledger.restore_version(same.id, doc.source, file_hash, now)
+                    back = feed.published(same, now, restored=True)
+                    self.ledger.restore_version(same.id, doc.source, file_hash, now, back)
+                    self._notify()
                     self._refresh(same.series)
                     return Applied(Change.restored, self.ledger.version(same.id), len(chunks))
                 self.ledger.record_file(doc.source, file_hash, doc.doc_id, same.id, now)
@@ -305,12 +319,14 @@ class KnowledgeBase:
             effective_from = doc.effective_from or (same.effective_from if same else now)
             review_due = doc.review_by or effective_from + (doc.review_every or self.settings.default_review_interval)
             record = self.ledger.commit_version(
-                doc, number, effective_from, review_due, chunks, file_hash, now, replaces=same
-            )
+                doc, number, effective_from, review_due, chunks, file_hash, now, replaces=same,
+                event=lambda written: feed.published(written, now, corrected=same is not None),
+            )  # fmt: skip
             if same is not None:
                 self.index.drop(same.id)
             self.index.put(record.id, [c.chunk_id for c in chunks], matrix, [c.embed_text for c in chunks])
             self._refresh(record.series, records=[*(r for r in series if same is None or r.id != same.id), record])
+            self._notify()
             return Applied(Change.corrected if same else Change.new_version, record, len(chunks))
 
     def _release(self, version_id: int, now: datetime) -> VersionStatus | None:
@@ -318,11 +334,14 @@ class KnowledgeBase:
         record = self.ledger.version(version_id)
         validity = next((v for v in self.timeline.series(*record.series) if v.record.id == record.id), None)
         status = validity.status(now) if validity else None
+        self.catch_up(writing=True)
         if status is VersionStatus.in_force:
-            self.ledger.end_version(record.id, "retired_at", now)
+            self.ledger.end_version(record.id, "retired_at", now, feed.ended_by_file(record, now, status))
         elif status is VersionStatus.future:
-            self.ledger.end_version(record.id, "retracted_at", now)
+            self.ledger.end_version(record.id, "retracted_at", now, feed.ended_by_file(record, now, status))
         self._refresh(record.series)
+        if status in (VersionStatus.in_force, VersionStatus.future):
+            self._notify()
         return status
 
     def remove_file(self, path: str) -> VersionStatus | None:
@@ -345,7 +364,96 @@ class KnowledgeBase:
     def record_error(
         self, path: str, file_hash: str, reason: str, kind: str = "parse_error", doc_id: str | None = None
     ) -> None:
-        self.ledger.record_file_error(path, file_hash, reason, kind, self.now(), doc_id)
+        now = self.now()
+        with self._lock:
+            self.catch_up(writing=True)
+            self.ledger.record_file_error(
+                path, file_hash, reason, kind, now, doc_id, feed.rejected(path, reason, now, doc_id)
+            )
+        self._notify()
+
+    # -- change feed ---------------------------------------------------------------------------------
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (quickly: it runs on the writing thread) after each new event in the feed."""
+        self._listeners.append(callback)
+
+    def _notify(self) -> None:
+        for callback in self._listeners:
+            callback()
+
+    def _start_feed(self) -> None:
+        """A new ledger (or one written before the feed existed) starts its feed now, with no backlog."""
+        self._mark = self.ledger.feed_until()
+        if self._mark is None:
+            self._mark = self.now()
+            self.ledger.add_date_events([], self._mark)
+
+    def catch_up(self, writing: bool = False) -> None:
+        """Append the date-driven events (took_effect, ended) whose moment has come since the last call.
+
+        ``writing``: an event of a write follows at this moment, so the mark moves to now whatever happens; a
+        version in force from this very moment is news of that write, not of its date.
+        """
+        now = self.now()
+        with self._lock:
+            since = self._mark
+            if since is None or now <= since:
+                return
+            events: list[Event] = []
+            # Scanning every series is only for when a boundary is due; reads in between cost nothing.
+            if not self._due_known or (self._due is not None and self._due <= now):
+                events = feed.date_events(self.timeline.all_series(), since, now)
+                self._due = feed.next_boundary(self.timeline.all_series(), now)
+                self._due_known = True
+            if events:
+                self.ledger.add_date_events(events, now)
+            if events or writing:
+                # With no event due, a write's own event moves the stored mark (Ledger._insert_events); a write
+                # that makes none changes no date, so a restart may look at (stored mark, now] again safely.
+                self._mark = now
+        if events:
+            self._notify()
+
+    def next_boundary(self) -> datetime | None:
+        """When the next version starts or ends: the moment a date-driven event is due (or a bit earlier)."""
+        self.catch_up()
+        return self._due
+
+    def changes(self, since: str | None = None, region: str | None = None, limit: int = 100) -> feed.ChangePage:
+        """The feed after cursor ``since``; a region sees the events of its chain (DE: DE, EU and global) that
+        change what it is served."""
+        try:
+            cursor = int(since) if since not in (None, "") else 0
+        except ValueError:
+            raise InvalidRequest(f"since must be a cursor from an earlier answer's next, got {since!r}") from None
+        if cursor < 0:
+            raise InvalidRequest("since must not be negative")
+        if not 1 <= limit <= feed.MAX_LIMIT:
+            raise InvalidRequest(f"limit must be between 1 and {feed.MAX_LIMIT}, got {limit}")
+        chain = self.chain(region) if region else None
+        self.catch_up()
+        events: list[Event] = []
+        after = cursor
+        while len(events) < limit:
+            want = limit - len(events)
+            batch, after = self.ledger.events_after(after, list(chain) if chain else None, want)
+            events += [e for e in batch if chain is None or self._changes_what_is_served(e, chain)]
+            if len(batch) < want:
+                break
+        return feed.ChangePage(events, after)
+
+    def _changes_what_is_served(self, event: Event, chain: tuple[str, ...]) -> bool:
+        """Rule 6 for the feed: an event of a series shadowed on the chain then (a global version while the EU
+        variant is in force, for DE) changes nothing a DE agent is served."""
+        if event.region is None or event.doc_id is None:
+            return event.region is not None
+        with self._lock:
+            return not any(
+                v.in_force(event.at)
+                for own in chain[: chain.index(event.region)]
+                for v in self.timeline.series(event.doc_id, own)
+            )
 
     def files(self) -> dict[str, FileRecord]:
         return self.ledger.files()

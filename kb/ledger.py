@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,7 +69,31 @@ CREATE TABLE IF NOT EXISTS files (
     error_kind TEXT,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    doc_id TEXT,
+    region TEXT,
+    version INTEGER,
+    source TEXT NOT NULL,
+    summary TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_region ON events (region, id);
+CREATE TABLE IF NOT EXISTS feed_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhooks (
+    url TEXT PRIMARY KEY,
+    cursor INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error TEXT
+);
 """
+"""Tables added after the first release (events, feed_state, webhooks) need no migration: a ledger written
+before them gains them empty on open, and its feed starts at that moment."""
 _ADDED_COLUMNS = {
     "versions": {"refs": "TEXT NOT NULL DEFAULT '[]'", "pii": "TEXT NOT NULL DEFAULT '{}'"},
     "files": {"error_kind": "TEXT"},
@@ -169,6 +193,38 @@ class StoredChunk:
     text: str
 
 
+@dataclass(frozen=True)
+class Event:
+    """One entry of the change feed (kb.feed); ``cursor`` is its position, 0 until it is stored."""
+
+    at: datetime
+    kind: str
+    doc_id: str | None
+    region: str | None
+    version: int | None
+    source: str
+    summary: str
+    cursor: int = 0
+
+    @classmethod
+    def _from_row(cls, row: sqlite3.Row) -> Event:
+        return cls(
+            datetime.fromisoformat(row["at"]), row["kind"], row["doc_id"], row["region"], row["version"],
+            row["source"], row["summary"], row["id"],
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WebhookState:
+    url: str
+    cursor: int
+    """The last event delivered to this receiver."""
+    attempts: int
+    """Failed attempts at the next event since its last success."""
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
 class Ledger:
     """One connection shared by the threads of one process, serialised by a lock."""
 
@@ -238,8 +294,10 @@ class Ledger:
         file_hash: str,
         now: datetime,
         replaces: VersionRecord | None = None,
+        event: Callable[[VersionRecord], Event] | None = None,
     ) -> VersionRecord:
-        """Write a new version (or a correcting revision of ``replaces``) and point its file at it."""
+        """Write a new version (or a correcting revision of ``replaces``) and point its file at it; ``event``
+        makes its entry in the change feed, written in the same transaction."""
         revision = replaces.revision + 1 if replaces else 1
         with self._transaction() as db:
             if replaces:
@@ -266,16 +324,22 @@ class Ledger:
                 [(version_id, ord_, c.chunk_id) for ord_, c in enumerate(chunks)],
             )
             self._put_file(db, doc.source, file_hash, doc.doc_id, version_id, now)
+            if event is not None:
+                row = db.execute("SELECT * FROM versions WHERE id = ?", (version_id,)).fetchone()
+                self._insert_events(db, [event(VersionRecord._from_row(row))])
         return self.version(version_id)
 
-    def end_version(self, version_id: int, column: str, now: datetime) -> None:
+    def end_version(self, version_id: int, column: str, now: datetime, event: Event | None = None) -> None:
         """Mark a version retired (its file deleted while in force) or retracted (a future one deleted)."""
         if column not in ("retired_at", "retracted_at"):
             raise ValueError(column)
         with self._transaction() as db:
             db.execute(f"UPDATE versions SET {column} = ? WHERE id = ?", (_iso(now), version_id))
+            self._insert_events(db, [event] if event else [])
 
-    def restore_version(self, version_id: int, path: str, file_hash: str, now: datetime) -> None:
+    def restore_version(
+        self, version_id: int, path: str, file_hash: str, now: datetime, event: Event | None = None
+    ) -> None:
         """A deleted file came back unchanged: its version is in force again under ``path``."""
         with self._transaction() as db:
             db.execute(
@@ -284,6 +348,7 @@ class Ledger:
             )
             doc_id = db.execute("SELECT doc_id FROM versions WHERE id = ?", (version_id,)).fetchone()[0]
             self._put_file(db, path, file_hash, doc_id, version_id, now)
+            self._insert_events(db, [event] if event else [])
 
     # -- chunks ----------------------------------------------------------------------------------
 
@@ -370,11 +435,22 @@ class Ledger:
             self._put_file(db, path, file_hash, doc_id, version_id, now)
 
     def record_file_error(
-        self, path: str, file_hash: str, reason: str, kind: str, now: datetime, doc_id: str | None = None
+        self,
+        path: str,
+        file_hash: str,
+        reason: str,
+        kind: str,
+        now: datetime,
+        doc_id: str | None = None,
+        event: Event | None = None,
     ) -> None:
         """Keep what the file served before; remember why (and under which reason) its new content was rejected.
-        ``doc_id`` is the document the rejected content claims, when it got that far."""
+        ``doc_id`` is the document the rejected content claims, when it got that far. ``event`` is written only
+        when this content or reason is news: a restart that finds the same broken file says nothing new."""
         with self._transaction() as db:
+            known = db.execute("SELECT content_hash, error FROM files WHERE path = ?", (path,)).fetchone()
+            if event is not None and (known is None or (known[0], known[1]) != (file_hash, reason)):
+                self._insert_events(db, [event])
             db.execute(
                 """INSERT INTO files (path, content_hash, doc_id, error, error_since, error_kind, updated_at)
                    VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET content_hash = excluded.content_hash,
@@ -393,3 +469,76 @@ class Ledger:
     def forget_file(self, path: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM files WHERE path = ?", (path,))
+
+    # -- change feed -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _insert_events(db: sqlite3.Connection, events: Sequence[Event]) -> None:
+        """Events, and the feed's mark moved up to the latest of them: a write's event at ``now`` means the
+        dates up to now have been looked at (kb.feed), so no extra transaction is needed for the mark."""
+        db.executemany(
+            "INSERT INTO events (at, kind, doc_id, region, version, source, summary) VALUES (?,?,?,?,?,?,?)",
+            [(_iso(e.at), e.kind, e.doc_id, e.region, e.version, e.source, e.summary) for e in events],
+        )
+        if events:
+            # ISO strings of UTC moments sort as the moments do.
+            db.execute(
+                "INSERT INTO feed_state (key, value) VALUES ('until', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+                (_iso(max(e.at for e in events)),),
+            )
+
+    def feed_until(self) -> datetime | None:
+        """The moment up to which date-driven events (took_effect, ended) are in the feed."""
+        rows = self._rows("SELECT value FROM feed_state WHERE key = 'until'")
+        return datetime.fromisoformat(rows[0][0]) if rows else None
+
+    def add_date_events(self, events: Sequence[Event], until: datetime) -> None:
+        """Date-driven events up to ``until``, and the new mark, in one transaction: none twice, none lost."""
+        with self._transaction() as db:
+            self._insert_events(db, events)
+            db.execute(
+                "INSERT INTO feed_state (key, value) VALUES ('until', ?) ON CONFLICT(key) DO UPDATE SET value = ?",
+                (_iso(until), _iso(until)),
+            )
+
+    def events_after(self, cursor: int, regions: Sequence[str] | None, limit: int) -> tuple[list[Event], int]:
+        """Up to ``limit`` events after ``cursor`` (of these regions, when given), and the cursor to continue
+        from: the last one returned, or the newest one scanned when fewer than ``limit`` matched."""
+        where, params = "id > ?", [cursor]
+        if regions is not None:
+            where += f" AND region IN ({','.join('?' * len(regions))})"
+            params.extend(regions)  # type: ignore[arg-type]
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM events WHERE {where} ORDER BY id LIMIT ?", (*params, limit))
+            events = [Event._from_row(r) for r in rows.fetchall()]
+            if len(events) == limit:
+                return events, events[-1].cursor
+            newest = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+        return events, max(cursor, newest)
+
+    # -- webhook outbox --------------------------------------------------------------------------
+
+    def webhook(self, url: str) -> WebhookState:
+        """A receiver's place in the feed; one seen for the first time starts after the newest event."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO webhooks (url, cursor) SELECT ?, COALESCE(MAX(id), 0) FROM events", (url,)
+            )
+            row = db.execute("SELECT * FROM webhooks WHERE url = ?", (url,)).fetchone()
+        return WebhookState(row["url"], row["cursor"], row["attempts"], _moment(row["next_attempt_at"]),
+                            row["last_error"])  # fmt: skip
+
+    def webhook_delivered(self, url: str, cursor: int) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE webhooks SET cursor = ?, attempts = 0, next_attempt_at = NULL, last_error = NULL WHERE url = ?",
+                (cursor, url),
+            )
+
+    def webhook_failed(self, url: str, attempts: int, next_attempt_at: datetime, error: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE webhooks SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE url = ?",
+                (attempts, _iso(next_attempt_at), error[:500], url),
+            )

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kb.durations import parse_duration
@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated addresses, numbers or @domains that are not personal data (a support line).",
     )
+    webhooks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated URLs that receive every change-feed event as a POST."
+    )
+    webhook_secret: str | None = Field(
+        None, description="Key of the HMAC-SHA256 signature (X-KB-Signature) of each webhook body."
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
     @field_validator("docs", "data")
@@ -109,7 +115,21 @@ class Settings(BaseSettings):
         parse_duration(value)
         return value
 
-    @field_validator("api_keys", "pii_allow", mode="before")
+    @field_validator("webhooks")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"a webhook must be an http:// or https:// URL, got {url!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _signed(self) -> Settings:
+        if self.webhooks and not self.webhook_secret:
+            raise ValueError("KB_WEBHOOKS needs KB_WEBHOOK_SECRET: receivers must be able to check the signature")
+        return self
+
+    @field_validator("api_keys", "pii_allow", "webhooks", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

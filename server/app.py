@@ -16,9 +16,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ingest.pipeline import IngestReport, sync
 from ingest.watcher import FolderWatcher
 from kb.embedder import Embedder
-from kb.errors import KBError, Unauthorized
+from kb.errors import KBError, NotReady, Unauthorized
 from kb.knowledge import Clock, KnowledgeBase, utc_now
 from kb.settings import Settings
+from kb.webhooks import WebhookDispatcher
+from server.mcp_tools import build_mcp, http_routes
 from server.metrics import Metrics
 
 log = logging.getLogger("kb.server")
@@ -32,6 +34,12 @@ class AppState:
     ready: bool = False
     last_sync: IngestReport | None = None
     metrics: Metrics = field(default_factory=Metrics)
+
+    def serving_kb(self) -> KnowledgeBase:
+        """The knowledge base once it is ready to answer; the one lookup of routes and MCP tools alike."""
+        if self.kb is None or not self.ready:
+            raise NotReady("the index is still loading; retry shortly")
+        return self.kb
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -92,10 +100,16 @@ def create_app(
     ``sync_folder=False`` serves the ledger as it is, for a store another process fills.
     """
     state = AppState(settings)
+    mcp = build_mcp(state.serving_kb)
+    mcp_routes = http_routes(mcp, settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state.kb = open_kb(settings, embedder=embedder, clock=clock)
+        webhooks = None
+        if settings.webhooks and settings.webhook_secret:
+            webhooks = WebhookDispatcher(state.kb, settings.webhooks, settings.webhook_secret)
+            webhooks.start()
         try:
             if sync_folder and settings.watch:
                 # Watch first, then reconcile: a save during the start-up sync is not lost.
@@ -103,14 +117,17 @@ def create_app(
                 state.watcher.start()
             state.last_sync = sync(state.kb) if sync_folder else None
             state.ready = True
-            yield
+            async with mcp.session_manager.run():
+                yield
         finally:
             state.ready = False
             if state.watcher is not None:
                 state.watcher.stop()
+            if webhooks is not None:
+                webhooks.stop()
             state.kb.close()
 
-    from server.routes import documents, health, query, report, staleness
+    from server.routes import changes, documents, health, query, report, staleness
 
     app = FastAPI(
         title="kb",
@@ -124,6 +141,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(query.router, dependencies=secured)
     app.include_router(documents.router, dependencies=secured)
+    app.include_router(changes.router, dependencies=secured)
     app.include_router(staleness.router, dependencies=secured)
     app.include_router(report.router, dependencies=secured)
+    app.router.routes.extend(mcp_routes)
     return app

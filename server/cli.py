@@ -100,6 +100,32 @@ def serve(docs: Path | None, data: Path | None, host: str | None, port: int | No
 @cli.command()
 @folder_options
 @_fail_on_kb_errors
+def mcp(docs: Path | None, data: Path | None) -> None:
+    """Serve the MCP tools over stdio, for a desktop agent that starts kb itself."""
+    from ingest.watcher import FolderWatcher
+    from server.mcp_tools import build_mcp
+
+    settings = _settings(docs=docs, data=data)
+    if not settings.docs.is_dir():
+        raise ConfigError(f"the policy folder {settings.docs} does not exist (--docs or KB_DOCS)")
+    # stdout carries the protocol: every log line goes to stderr (logging's default stream).
+    _logging(settings)
+    kb = KnowledgeBase.open(settings)
+    watcher = FolderWatcher(kb, debounce=settings.debounce_ms / 1000) if settings.watch else None
+    try:
+        if watcher is not None:
+            watcher.start()
+        sync(kb)
+        build_mcp(lambda: kb).run("stdio")
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        kb.close()
+
+
+@cli.command()
+@folder_options
+@_fail_on_kb_errors
 def ingest(docs: Path | None, data: Path | None) -> None:
     """One pass over the folder; exits 1 naming each file that failed (the rest are still ingested)."""
     with _opened(docs, data) as (_, report):

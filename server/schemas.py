@@ -7,8 +7,9 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from kb.documents import DocType, RiskTier
+from kb.feed import ChangeKind, ChangePage, payload
 from kb.knowledge import SeriesSummary
-from kb.ledger import StoredChunk
+from kb.ledger import Event, StoredChunk
 from kb.retrieval import MAX_K, MAX_QUERY_CHARS, QueryAnswer, QueryRequest, RetrievalMode
 from kb.staleness import Severity, StalenessReason, StalenessRow
 from kb.timeline import Validity, VersionStatus
@@ -180,3 +181,27 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+class ChangeOut(BaseModel):
+    cursor: str
+    at: datetime
+    kind: ChangeKind
+    doc_id: str | None
+    region: str | None
+    version: int | None
+    source: str
+    summary: str
+
+    @classmethod
+    def of(cls, event: Event) -> ChangeOut:
+        return cls.model_validate(payload(event))
+
+
+class ChangesOut(BaseModel):
+    changes: list[ChangeOut]
+    next: str = Field(description="Pass it as `since` to continue exactly after the last change.")
+
+    @classmethod
+    def of(cls, page: ChangePage) -> ChangesOut:
+        return cls(changes=[ChangeOut.of(e) for e in page.changes], next=str(page.next))

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from kb.errors import NotReady
 from kb.knowledge import KnowledgeBase
 
 
 def knowledge_base(request: Request) -> KnowledgeBase:
-    state = request.app.state.kb_state
-    if state.kb is None or not state.ready:
-        raise NotReady("the index is still loading; retry shortly")
-    kb: KnowledgeBase = state.kb
+    kb: KnowledgeBase = request.app.state.kb_state.serving_kb()
     return kb

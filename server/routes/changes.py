@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from kb.feed import MAX_LIMIT
+from kb.knowledge import KnowledgeBase
+from server.routes import knowledge_base
+from server.schemas import ChangesOut, ErrorOut
+
+router = APIRouter(prefix="/v1", tags=["changes"])
+_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 422, 503)}
+
+
+@router.get("/changes", response_model=ChangesOut, responses=_ERRORS)  # type: ignore[arg-type]
+def changes(
+    kb: Annotated[KnowledgeBase, Depends(knowledge_base)],
+    since: Annotated[str | None, Query(description="The `next` of an earlier answer; none: from the start.")] = None,
+    region: Annotated[str | None, Query(max_length=40, description="Only events on this region's chain.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+) -> ChangesOut:
+    """Every change to what agents are served, oldest first; date-driven ones (took_effect, ended) at their moment."""
+    return ChangesOut.of(kb.changes(since, region, limit))
