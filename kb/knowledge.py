@@ -375,7 +375,9 @@ class KnowledgeBase:
             chunk, validity = stored[hit.chunk_id], by_id[hit.version_id]
             served_flags = [f.value for f in self._chunk_flags(flags[hit.version_id], validity, chunk)]
             results.append(
-                QueryResult(hit.chunk_id, chunk.text, round(hit.score, 6), chunk.section, validity, served_flags)
+                QueryResult(
+                    hit.chunk_id, chunk.text, round(hit.score, 6), chunk.section, validity, served_flags, chunk.page
+                )
             )
         served = [by_id[vid] for vid in dict.fromkeys(h.version_id for h in hits)]
         return QueryAnswer(at, chain, results, self._warnings(chain, served, at))

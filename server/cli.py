@@ -155,7 +155,8 @@ def query(
         record = result.validity.record
         flags = f" [{', '.join(result.flags)}]" if result.flags else ""
         click.echo(f"\n{n}. {record.title} ({record.region}) v{record.version}, {' > '.join(result.section) or '-'}")
-        click.echo(f"   {record.source}  score {result.score:.3f}{flags}")
+        page = f", page {result.page}" if result.page is not None else ""
+        click.echo(f"   {record.source}{page}  score {result.score:.3f}{flags}")
         click.echo("   " + result.text.replace("\n", "\n   "))
 
 

@@ -64,6 +64,8 @@ class ResultOut(BaseModel):
     text: str
     score: float
     section: list[str]
+    page: int | None = None
+    """The PDF page the text comes from (cite it beside the source); null for files without pages."""
     doc: DocOut
     flags: list[str]
 
@@ -85,6 +87,7 @@ class QueryOut(BaseModel):
                     text=r.text,
                     score=r.score,
                     section=list(r.section),
+                    page=r.page,
                     doc=DocOut.of(r.validity),
                     flags=r.flags,
                 )  # fmt: skip
@@ -131,11 +134,12 @@ class DocumentHistoryOut(BaseModel):
 class ChunkOut(BaseModel):
     chunk_id: str
     section: list[str]
+    page: int | None = None
     text: str
 
     @classmethod
     def of(cls, chunk: StoredChunk) -> ChunkOut:
-        return cls(chunk_id=chunk.chunk_id, section=list(chunk.section), text=chunk.text)
+        return cls(chunk_id=chunk.chunk_id, section=list(chunk.section), page=chunk.page, text=chunk.text)
 
 
 class VersionDetailOut(VersionOut):
