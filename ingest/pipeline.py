@@ -49,10 +49,23 @@ class FileKind(StrEnum):
     """Hidden files and folders, editors' temporary files."""
 
 
+_TEMPORARY = (".swp", ".swx", ".tmp", ".temp", ".part", ".crdownload", ".bak", ".lock")
+"""Editors', downloads' and office suites' working files: never a policy, never worth a report row."""
+_SYSTEM_FILES = ("thumbs.db", "desktop.ini")
+
+
 def classify(rel_path: str) -> FileKind:
     parts = Path(rel_path).parts
     name = parts[-1] if parts else ""
-    if not name or any(part.startswith(".") for part in parts) or name.startswith(("~", "#")) or name.endswith("~"):
+    lower = name.lower()
+    if (
+        not name
+        or any(part.startswith(".") for part in parts)
+        or name.startswith(("~", "#"))
+        or name.endswith("~")
+        or lower.endswith(_TEMPORARY)
+        or lower in _SYSTEM_FILES
+    ):
         return FileKind.ignored
     if rel_path == REGIONS_FILE:
         return FileKind.regions
