@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -124,11 +125,15 @@ def write_html(path: Path, outline: Outline) -> Path:
     return path
 
 
+_FIXED_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def write_pdf(path: Path, outline: Outline, page_per_section: bool = True, password: str | None = None) -> Path:
     """A text PDF; each top-level section starts a new page when ``page_per_section``."""
     from fpdf import FPDF  # fpdf2: a dev dependency, only for making files
 
     pdf = FPDF()
+    pdf.set_creation_date(_FIXED_DATE)  # the same outline gives the same bytes: regenerating changes nothing
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 20)

@@ -1,11 +1,11 @@
 """Files other than Markdown, converted to Markdown before chunking (see docs/formats.md for the choice).
 
 DOCX and HTML go through markitdown's converters (mammoth and markdownify underneath): headings, lists and
-tables come out as Markdown. PDF has no headings to convert, only text drawn in fonts, so pdfminer.six
-(markitdown's own PDF engine) lays each page out and lines set larger than the body text become headings,
-ranked by size; each page starts with a ``PAGE_MARKER`` comment that ``ingest.markdown`` turns into the
-page number of the blocks that follow. Every converter failure becomes ``InvalidDocument`` with a reason a
-policy owner can act on.
+tables come out as Markdown. A PDF has no headings to convert, only text drawn in fonts, so pdfplumber (over
+pdfminer.six, markitdown's own PDF engine) reads each page's lines and ruled tables: lines set larger than
+the body text become headings, ranked by size, and tables become Markdown tables. Each page starts with a
+``PAGE_MARKER`` comment that ``ingest.markdown`` turns into the page number of the blocks that follow.
+Every converter failure becomes ``InvalidDocument`` with a reason a policy owner can act on.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import PurePosixPath
+from typing import Any
 
 from kb.errors import InvalidDocument
 
@@ -115,35 +116,25 @@ def _fix_headerless_tables(markdown: str) -> str:
 _BULLET = re.compile(r"^([-•▪◦*]|\d{1,3}[.)])\s+")
 
 
+Line = tuple[float, str, bool]
+"""A line of text on a page: its font size, its text, and whether a gap or another block precedes it."""
+Table = list[list[str]]
+
+
 def _pdf(path: str, data: bytes) -> str:
-    from pdfminer.high_level import extract_pages
-    from pdfminer.layout import LAParams, LTChar, LTTextContainer, LTTextLine
+    import pdfplumber
     from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 
-    pages: list[list[tuple[float, str, bool]]] = []
-    """Per page in reading order: its lines as (font size, text, whether a gap or a new box precedes it)."""
+    pages: list[list[Line | Table]] = []
     try:
-        for layout in extract_pages(io.BytesIO(data), laparams=LAParams()):
-            lines: list[tuple[float, str, bool]] = []
-            bottom: float | None = None
-            for box in layout:
-                if not isinstance(box, LTTextContainer):
-                    continue
-                for line in box:
-                    if not isinstance(line, LTTextLine):
-                        continue
-                    text = " ".join(line.get_text().split())
-                    sizes = [round(c.size, 1) for c in line if isinstance(c, LTChar) and c.get_text().strip()]
-                    if text and sizes:
-                        size = Counter(sizes).most_common(1)[0][0]
-                        # Lines of a paragraph follow each other closely; a gap of most of a line starts a new one.
-                        apart = bottom is None or not 0 <= bottom - line.y1 <= size * 0.8
-                        lines.append((size, text, apart))
-                        bottom = line.y0
-            pages.append(lines)
-    except (PDFPasswordIncorrect, PDFEncryptionError):
-        raise InvalidDocument(path, "the PDF is encrypted with a password; save it without one") from None
-    except Exception as exc:  # pdfminer raises many types (PSSyntaxError, PDFSyntaxError, ...) on a broken file
+        with pdfplumber.open(io.BytesIO(data)) as pdf:
+            pages = [_page_items(page) for page in pdf.pages]
+    except Exception as exc:  # pdfminer and pdfplumber raise many types (PSSyntaxError, PdfminerException, ...)
+        cause = exc.__cause__ or exc.__context__ or exc
+        if isinstance(exc, PDFPasswordIncorrect | PDFEncryptionError) or isinstance(
+            cause, PDFPasswordIncorrect | PDFEncryptionError
+        ):
+            raise InvalidDocument(path, "the PDF is encrypted with a password; save it without one") from None
         raise InvalidDocument(path, f"cannot read this PDF: {_describe(exc)}") from None
     if not any(pages):
         raise InvalidDocument(
@@ -152,26 +143,72 @@ def _pdf(path: str, data: bytes) -> str:
     return "\n\n".join(_pdf_markdown(pages))
 
 
-def _pdf_markdown(pages: list[list[tuple[float, str, bool]]]) -> Iterator[str]:
+def _page_items(page: Any) -> list[Line | Table]:
+    """A page's text lines and tables in reading order (top to bottom); table cells are left out of the lines."""
+    found = page.find_tables()
+    boxes = [table.bbox for table in found]
+
+    def outside_tables(obj: dict[str, Any]) -> bool:
+        if obj.get("object_type") != "char":
+            return True
+        x, y = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
+        return not any(x0 <= x <= x1 and top <= y <= bottom for x0, top, x1, bottom in boxes)
+
+    placed: list[tuple[float, Line | Table]] = []
+    bottom: float | None = None
+    for line in page.filter(outside_tables).extract_text_lines(return_chars=True):
+        text = " ".join(line["text"].split())
+        sizes = [round(c["size"], 1) for c in line["chars"] if c["text"].strip()]
+        if not text or not sizes:
+            continue
+        size = Counter(sizes).most_common(1)[0][0]
+        # Lines of a paragraph follow each other closely; a gap of most of a line starts a new one.
+        apart = bottom is None or not 0 <= line["top"] - bottom <= size * 0.8
+        placed.append((line["top"], (size, text, apart)))
+        bottom = line["bottom"]
+    for table in found:
+        rows = [[" ".join((cell or "").split()) for cell in row] for row in table.extract()]
+        if rows:
+            placed.append((table.bbox[1], rows))
+    placed.sort(key=lambda item: item[0])
+    return [item for _, item in placed]
+
+
+def _pdf_markdown(pages: list[list[Line | Table]]) -> Iterator[str]:
     weights: Counter[float] = Counter()
-    for lines in pages:
-        for size, text, _ in lines:
-            weights[size] += len(text)
+    for items in pages:
+        for item in items:
+            if isinstance(item, tuple):
+                weights[item[0]] += len(item[1])
     body = weights.most_common(1)[0][0]
     # Sizes clearly above the body text are headings: the largest is level 1, the next level 2, ...
     larger = sorted((size for size in weights if size > body * 1.15), reverse=True)
     levels = {size: min(n + 1, 6) for n, size in enumerate(larger)}
-    for number, lines in enumerate(pages, 1):
+    for number, items in enumerate(pages, 1):
         yield f"<!-- kb:page {number} -->"
-        yield from _page_blocks(lines, levels)
+        yield from _page_blocks(items, levels)
 
 
-def _page_blocks(lines: list[tuple[float, str, bool]], levels: dict[float, int]) -> Iterator[str]:
-    """One page's lines as Markdown blocks: headings, paragraphs and list items."""
+def _table(rows: Table) -> str:
+    width = max(len(row) for row in rows)
+    cells = [[cell.replace("|", "\\|") for cell in row] + [""] * (width - len(row)) for row in rows]
+    lines = ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join([lines[0], "|" + " --- |" * width, *lines[1:]])
+
+
+def _page_blocks(items: list[Line | Table], levels: dict[float, int]) -> Iterator[str]:
+    """One page's lines and tables as Markdown blocks: headings, paragraphs, list items and tables."""
     level: int | None = None
     """The heading level of the lines being gathered, None while they are body text."""
     gathered: list[str] = []
-    for size, text, apart in lines:
+    for item in items:
+        if isinstance(item, list):
+            if gathered:
+                yield ("#" * level + " " if level else "") + " ".join(gathered)
+                gathered = []
+            yield _table(item)
+            continue
+        size, text, apart = item
         line_level = levels.get(size)
         if gathered and (apart or line_level != level or _BULLET.match(text)):
             yield ("#" * level + " " if level else "") + " ".join(gathered)
