@@ -86,7 +86,7 @@ def _kb(fmt: Format) -> Converter:
 
 CANDIDATES: dict[str, list[tuple[str, Converter]]] = {
     "docx": [
-        ("kb (markitdown DocxConverter + header fix)", _kb(Format.docx)),
+        ("kb (markitdown DocxConverter, unused styles dropped, header fix)", _kb(Format.docx)),
         ("markitdown 0.1.9 (MarkItDown().convert)", _markitdown(".docx")),
         ("mammoth convert_to_markdown", _mammoth_markdown),
         ("mammoth HTML + markdownify", _mammoth_markdownify),

@@ -64,7 +64,7 @@ def to_markdown(path: str, data: bytes, fmt: Format, max_bytes: int) -> str:
     if fmt is Format.pdf:
         return _pdf(path, data)
     if fmt is Format.docx:
-        return _fix_headerless_tables(_markitdown(path, data, fmt, ".docx"))
+        return _fix_headerless_tables(_markitdown(path, _slim_docx(data), fmt, ".docx"))
     if fmt is Format.html:
         return _markitdown(path, data, fmt, ".html")
     raise ValueError(f"{fmt} is text, not converted")
@@ -85,6 +85,62 @@ def _markitdown(path: str, data: bytes, fmt: Format, extension: str) -> str:
 def _describe(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+_STYLES = "word/styles.xml"
+
+
+def _slim_docx(data: bytes) -> bytes:
+    """The DOCX with only the styles its text uses (and what they are based on or linked to).
+
+    Word and python-docx write hundreds of unused style definitions (python-docx's template: 350 KB), and
+    mammoth reads them with minidom at ~0.5 s per file, ten times the rest of the conversion. Headings and
+    lists only need the styles the paragraphs name. Anything unexpected leaves the file as it was."""
+    import zipfile
+
+    from lxml import etree
+
+    try:
+        source = zipfile.ZipFile(io.BytesIO(data))
+        if _STYLES not in source.namelist() or source.getinfo(_STYLES).file_size < 50_000:
+            return data
+        parser = etree.XMLParser(resolve_entities=False, no_network=True)
+        document = etree.fromstring(source.read("word/document.xml"), parser)
+        styles = etree.fromstring(source.read(_STYLES), parser)
+    except Exception:  # not a zip, or not a Word file: mammoth says what is wrong with it
+        return data
+    val = f"{{{_W}}}val"
+    named = (node.get(val) for tag in ("pStyle", "rStyle", "tblStyle") for node in document.iter(f"{{{_W}}}{tag}"))
+    wanted = {str(style_id) for style_id in named if style_id}
+    by_id = {s.get(f"{{{_W}}}styleId"): s for s in styles.iter(f"{{{_W}}}style")}
+    todo = list(wanted) + [i for i, s in by_id.items() if s.get(f"{{{_W}}}default") in ("1", "true") and i]
+    keep: set[str] = set()
+    while todo:
+        style_id = todo.pop()
+        if style_id in keep or style_id not in by_id:
+            continue
+        keep.add(style_id)
+        for ref in ("basedOn", "link"):
+            for node in by_id[style_id].iter(f"{{{_W}}}{ref}"):
+                todo.append(str(node.get(val)))
+    for child in list(styles):
+        if child.tag == f"{{{_W}}}latentStyles" or (
+            child.tag == f"{{{_W}}}style" and child.get(f"{{{_W}}}styleId") not in keep
+        ):
+            styles.remove(child)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            if item.filename == "word/stylesWithEffects.xml":
+                continue  # Word 2010's second copy of the styles: mammoth never reads it
+            body = (
+                etree.tostring(styles, xml_declaration=True, encoding="UTF-8", standalone=True)
+                if (item.filename == _STYLES)
+                else source.read(item.filename)
+            )
+            target.writestr(item, body)
+    return out.getvalue()
 
 
 _EMPTY_ROW = re.compile(r"^\|(\s*\|)+\s*$")
