@@ -108,6 +108,8 @@ def ingest(docs: Path | None, data: Path | None) -> None:
         click.echo(f"{len(report.changes)} changes, {report.unchanged} unchanged, {report.embedded} chunks embedded")
         for path, reason in report.failed.items():
             click.echo(f"FAILED {path}: {reason}", err=True)
+        for path in report.unsupported:
+            click.echo(f"NOT READ {path}: kb does not read this file type (listed as unsupported_file)", err=True)
     if report.failed:
         sys.exit(1)
 
