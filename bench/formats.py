@@ -1,7 +1,8 @@
 """Files other than Markdown: conversion cost per page, save-to-served, and bulk drops against the encoder.
 
-1. Conversion: DOCX, PDF and HTML of 1, 10 and 30 pages (sections; the PDF puts each on its own page),
-   median milliseconds per file and per page, with kb's converters (ingest/convert.py).
+1. Conversion: DOCX, PDF and HTML of 1, 10 and 30 pages (sections; the PDF puts each on its own page), each
+   section with a ruled table, and PDFs of prose and lists only; median milliseconds per file and per page,
+   with kb's converters (ingest/convert.py).
 2. Save-to-served through ``kb serve`` and its watcher: a 10-page DOCX and a 10-page PDF saved again and
    again with one sentence changed (an editor's atomic save); the clock runs from the rename until the
    new version exists and a query serves the sentence.
@@ -48,10 +49,13 @@ WRITERS: dict[Format, Callable[[Path, Outline], Path]] = {
 def conversion(sizes: list[int], repeat: int) -> None:
     print("| format | pages | ms per file | ms per page |")
     print("|---|---|---|---|")
+    cases = [(fmt.value, fmt, True) for fmt in WRITERS] + [("pdf, no tables", Format.pdf, False)]
     with tempfile.TemporaryDirectory() as tmp:
-        for fmt, write in WRITERS.items():
+        for label, fmt, tables in cases:
+            write = WRITERS[fmt]
             for pages in sizes:
-                data = write(Path(tmp, f"p{pages}.{fmt.value}"), long_outline("Returns", pages)).read_bytes()
+                outline = long_outline("Returns", pages, tables=tables)
+                data = write(Path(tmp, f"p{pages}.{fmt.value}"), outline).read_bytes()
                 to_markdown("bench", data, fmt, 1 << 30)  # imports are paid once per process, not per file
                 times = []
                 for _ in range(repeat):
@@ -59,7 +63,7 @@ def conversion(sizes: list[int], repeat: int) -> None:
                     to_markdown("bench", data, fmt, 1 << 30)
                     times.append(time.perf_counter() - started)
                 ms = statistics.median(times) * 1000
-                print(f"| {fmt.value} | {pages} | {ms:.0f} | {ms / pages:.1f} |")
+                print(f"| {label} | {pages} | {ms:.0f} | {ms / pages:.1f} |")
 
 
 def with_marker(title: str, marker: str, pages: int) -> Outline:

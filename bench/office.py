@@ -55,8 +55,9 @@ def filler(words: int, seed: int = 0) -> str:
     return text[0].upper() + text[1:].rstrip(".") + "."
 
 
-def long_outline(title: str, sections: int, words: int = 230) -> Outline:
-    """An outline of ``sections`` sections of about ``words`` words each (one section fills about a PDF page)."""
+def long_outline(title: str, sections: int, words: int = 230, tables: bool = True) -> Outline:
+    """An outline of ``sections`` sections of about ``words`` words each (one section fills about a PDF page);
+    ``tables=False`` for prose with lists only, as most policy pages are."""
     return Outline(
         title,
         tuple(
@@ -65,7 +66,9 @@ def long_outline(title: str, sections: int, words: int = 230) -> Outline:
                 filler(words - 60, seed=n),
                 bullets=(f"Bullet {n}.1 applies to orders over {n * 10} EUR", f"Bullet {n}.2 needs a receipt"),
                 steps=(f"Check the order {n}", f"Approve the refund {n}"),
-                table=(("Item", "Window"), (f"Item {n}A", f"{n + 13} days"), (f"Item {n}B", f"{n + 29} days")),
+                table=(("Item", "Window"), (f"Item {n}A", f"{n + 13} days"), (f"Item {n}B", f"{n + 29} days"))
+                if tables
+                else (),
             )
             for n in range(1, sections + 1)
         ),

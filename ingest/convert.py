@@ -1,9 +1,10 @@
 """Files other than Markdown, converted to Markdown before chunking (see docs/formats.md for the choice).
 
 DOCX and HTML go through markitdown's converters (mammoth and markdownify underneath): headings, lists and
-tables come out as Markdown. A PDF has no headings to convert, only text drawn in fonts, so pdfplumber (over
-pdfminer.six, markitdown's own PDF engine) reads each page's lines and ruled tables: lines set larger than
-the body text become headings, ranked by size, and tables become Markdown tables. Each page starts with a
+tables come out as Markdown. A PDF has no headings to convert, only text drawn in fonts, so pdfminer.six
+(markitdown's own PDF engine) lays each page out in lines, and pdfplumber finds ruled tables on pages that
+draw lines: lines set larger than the body text become headings, ranked by size, and tables become Markdown
+tables. Each page starts with a
 ``PAGE_MARKER`` comment that ``ingest.markdown`` turns into the page number of the blocks that follow.
 Every converter failure becomes ``InvalidDocument`` with a reason a policy owner can act on.
 """
@@ -200,7 +201,39 @@ def _pdf(path: str, data: bytes) -> str:
 
 
 def _page_items(page: Any) -> list[Line | Table]:
-    """A page's text lines and tables in reading order (top to bottom); table cells are left out of the lines."""
+    """A page's text lines and tables, top to bottom.
+
+    Only a page that draws lines or rectangles can hold a ruled table. pdfplumber's table finder turns every
+    object of the page into a Python dict first, which costs six times pdfminer's own layout of the page, so
+    pages without drawings (most pages of a policy) are read from pdfminer's layout alone."""
+    from pdfminer.layout import LAParams, LTChar, LTCurve, LTTextContainer, LTTextLine
+
+    layout = page.layout
+    if any(isinstance(obj, LTCurve) for obj in layout):  # LTLine and LTRect are LTCurves
+        return _ruled_page_items(page)
+    layout.analyze(LAParams())  # group the page's characters into lines, as pdfminer's extract_text does
+    height = page.height
+    placed: list[tuple[float, Line | Table]] = []
+    bottom: float | None = None
+    lines = [line for box in layout if isinstance(box, LTTextContainer) for line in box if isinstance(line, LTTextLine)]
+    for line in sorted(lines, key=lambda line: -line.y1):
+        text = " ".join(line.get_text().split())
+        sizes = [round(c.size, 1) for c in line if isinstance(c, LTChar) and c.get_text().strip()]
+        if text and sizes:
+            size = Counter(sizes).most_common(1)[0][0]
+            top = height - line.y1
+            placed.append((top, (size, text, _apart(bottom, top, size))))
+            bottom = height - line.y0
+    return [item for _, item in placed]
+
+
+def _apart(bottom: float | None, top: float, size: float) -> bool:
+    """Lines of a paragraph follow each other closely; a gap of most of a line starts a new one."""
+    return bottom is None or not 0 <= top - bottom <= size * 0.8
+
+
+def _ruled_page_items(page: Any) -> list[Line | Table]:
+    """pdfplumber's ruled tables as tables, and its text lines outside them."""
     found = page.find_tables()
     boxes = [table.bbox for table in found]
 
@@ -215,13 +248,10 @@ def _page_items(page: Any) -> list[Line | Table]:
     for line in page.filter(outside_tables).extract_text_lines(return_chars=True):
         text = " ".join(line["text"].split())
         sizes = [round(c["size"], 1) for c in line["chars"] if c["text"].strip()]
-        if not text or not sizes:
-            continue
-        size = Counter(sizes).most_common(1)[0][0]
-        # Lines of a paragraph follow each other closely; a gap of most of a line starts a new one.
-        apart = bottom is None or not 0 <= line["top"] - bottom <= size * 0.8
-        placed.append((line["top"], (size, text, apart)))
-        bottom = line["bottom"]
+        if text and sizes:
+            size = Counter(sizes).most_common(1)[0][0]
+            placed.append((line["top"], (size, text, _apart(bottom, line["top"], size))))
+            bottom = line["bottom"]
     for table in found:
         rows = [[" ".join((cell or "").split()) for cell in row] for row in table.extract()]
         if rows:
