@@ -92,7 +92,7 @@ CANDIDATES: dict[str, list[tuple[str, Converter]]] = {
         ("mammoth HTML + markdownify", _mammoth_markdownify),
     ],
     "pdf": [
-        ("kb (pdfplumber lines and tables, headings by font size)", _kb(Format.pdf)),
+        ("kb (pdfminer layout, pdfplumber tables on ruled pages, headings by font size)", _kb(Format.pdf)),
         ("markitdown 0.1.9 (pdfminer.six text)", _markitdown(".pdf")),
         ("pdfminer.six extract_text", _pdfminer_text),
         ("pypdf extract_text", _pypdf),
