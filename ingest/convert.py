@@ -23,6 +23,15 @@ from kb.errors import InvalidDocument
 
 PAGE_MARKER = re.compile(r"^<!-- kb:page (\d+) -->$")
 """A line the PDF converter writes before each page's text."""
+_PAGE_MARKERS = re.compile(r"^<!-- kb:page (\d+) -->$", re.MULTILINE)
+
+
+def page_at(markdown: str, offset: int) -> int | None:
+    """The PDF page that the converted Markdown's character at ``offset`` is on; None for files without pages."""
+    page = None
+    for match in _PAGE_MARKERS.finditer(markdown, 0, offset):
+        page = int(match.group(1))
+    return page
 
 
 class Format(StrEnum):

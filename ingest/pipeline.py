@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ingest.chunking import Chunker
-from ingest.convert import SUFFIXES, TEXT_FORMATS, format_of, to_markdown
+from ingest.convert import SUFFIXES, TEXT_FORMATS, format_of, page_at, to_markdown
 from ingest.frontmatter import decode, read_document, split_front_matter
 from ingest.markdown import link_targets, parse_sections
 from ingest.metadata import MetadataFile, combined_hash, described_file, is_defaults, is_sidecar, merged_keys
@@ -118,10 +118,12 @@ def _screen(path: str, text: str, body: str, settings: Settings) -> tuple[str, d
         return body, {}
     found = pii.counts(findings)
     if settings.pii is PiiPolicy.reject:
+        page = page_at(body, findings[0].start)
         line = text.count("\n", 0, len(text) - len(body)) + body.count("\n", 0, findings[0].start) + 1
+        where = f"page {page}" if page is not None else f"line {line}"  # a converted PDF's lines mean nothing
         raise PersonalData(
             path,
-            f"holds {pii.describe(found)} (the first on line {line}); agents must not be fed customer data: "
+            f"holds {pii.describe(found)} (the first on {where}); agents must not be fed customer data: "
             "remove them, or list a team's own address in KB_PII_ALLOW",
         )
     return (pii.redact(body, findings) if settings.pii is PiiPolicy.redact else body), found

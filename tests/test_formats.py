@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from conftest import Clock, Service, write_doc
 from fastapi.testclient import TestClient
 from test_watcher import Live, eventually
@@ -17,8 +18,10 @@ from test_watcher import Live, eventually
 from ingest.convert import Format, to_markdown
 from ingest.markdown import parse_sections
 from kb.embedder import Embedder
+from kb.pii import PiiPolicy
 from kb.settings import Settings
 from server.app import create_app
+from server.cli import cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.office import (  # noqa: E402
@@ -255,3 +258,25 @@ def test_editing_a_sidecar_or_defaults_file_reingests_exactly_the_files_it_gover
 
     (docs / "eu/b2b.docx.meta.yaml").unlink()
     eventually(lambda: owners(live)["eu/b2b"] == "Legal Europe", what="sidecar removed")
+
+
+def test_personal_data_in_a_pdf_is_cited_by_page(
+    settings: Settings, embedder: Embedder, clock: Clock, docs: Path
+) -> None:
+    rejecting = settings.model_copy(update={"pii": PiiPolicy.reject})
+    leaky = Outline("Recalls", (*RECALLS.sections[:1], Section("Contact", "Write to jane.doe@example.com for help.")))
+    with TestClient(create_app(rejecting, embedder=embedder, clock=clock)) as client:
+        write_pdf(docs / "recalls.pdf", leaky)
+        failed = Service(client).sync().failed
+    assert failed["recalls.pdf"].startswith("holds 1 e-mail address (the first on page 2)")
+
+
+def test_kb_ingest_names_files_it_does_not_read(docs: Path, tmp_path: Path, embedder: Embedder) -> None:
+    write_html(docs / "gift.html", outline("Gift Cards", "Validity", "Gift cards are valid for three years."))
+    (docs / "prices.xlsx").write_bytes(b"PK\x03\x04 a spreadsheet")
+    result = CliRunner().invoke(cli, ["ingest", "--docs", str(docs), "--data", str(tmp_path / "data")])
+    assert result.exit_code == 0, "a file kb does not read is listed, not a failure"
+    assert result.stdout == (
+        "gift v1 ingested: 1 chunks, 1 embedded, effective 2026-12-01\n1 changes, 0 unchanged, 1 chunks embedded\n"
+    )
+    assert result.stderr == "NOT READ prices.xlsx: kb does not read this file type (listed as unsupported_file)\n"
