@@ -8,6 +8,8 @@ numbered list and (when given) a table, so a converter's fidelity on all four ca
 from __future__ import annotations
 
 import html
+import io
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +77,9 @@ def long_outline(title: str, sections: int, words: int = 230, tables: bool = Tru
     )
 
 
+_FIXED_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def write_docx(path: Path, outline: Outline) -> Path:
     import docx  # python-docx: a dev dependency, only for making files
 
@@ -93,9 +98,23 @@ def write_docx(path: Path, outline: Outline) -> Path:
             for r, row in enumerate(section.table):
                 for c, value in enumerate(row):
                     table.cell(r, c).text = value
+    document.core_properties.created = document.core_properties.modified = _FIXED_DATE
+    buffer = io.BytesIO()
+    document.save(buffer)
     path.parent.mkdir(parents=True, exist_ok=True)
-    document.save(str(path))
+    path.write_bytes(_fixed_zip_times(buffer.getvalue()))
     return path
+
+
+def _fixed_zip_times(data: bytes) -> bytes:
+    """The same zip entries with a fixed timestamp: the same outline gives the same DOCX bytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            fixed = zipfile.ZipInfo(item.filename, date_time=(2026, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(fixed, source.read(item.filename))
+    return out.getvalue()
 
 
 def html_text(outline: Outline) -> str:
@@ -126,9 +145,6 @@ def write_html(path: Path, outline: Outline) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html_text(outline), encoding="utf-8")
     return path
-
-
-_FIXED_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def write_pdf(path: Path, outline: Outline, page_per_section: bool = True, password: str | None = None) -> Path:
