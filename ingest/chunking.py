@@ -8,6 +8,7 @@ list item) goes to llama-index's sentence splitter, driven by the same tokenizer
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Iterator
 
 from llama_index.core.node_parser import SentenceSplitter
@@ -19,9 +20,11 @@ Tokenize = Callable[[str], list[int]]
 _SEPARATOR = "\n\n"
 
 
-def chunk_id(embed_text: str) -> str:
-    """Content-addressed: the same encoder input is the same chunk, embedded once."""
-    return hashlib.sha256(embed_text.encode("utf-8")).hexdigest()[:32]
+def chunk_id(embed_text: str, page: int | None = None) -> str:
+    """Content-addressed: the same encoder input is the same chunk, embedded once. A page is part of the
+    address, since a chunk's citation is stored with it: the same text moved to another page is another chunk."""
+    key = embed_text if page is None else f"{embed_text}\x00page {page}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
 class Chunker:
@@ -95,11 +98,13 @@ class Chunker:
         for section in sections:
             prefix = self._prefix(title, section.path)
             budget = self._max - self.count(prefix)
-            pieces = [piece for block in section.blocks for piece in self._pieces(block, budget)]
-            for text in self._pack(pieces, budget, _SEPARATOR):
-                embed_text = prefix + text
-                cid = chunk_id(embed_text)
-                if cid not in seen:
-                    seen.add(cid)
-                    chunks.append(Chunk(cid, section.path, text, embed_text))
+            # A chunk never spans a page break, so a PDF citation names the one page it came from.
+            for page, blocks in itertools.groupby(section.blocks, key=lambda b: b.page):
+                pieces = [piece for block in blocks for piece in self._pieces(block, budget)]
+                for text in self._pack(pieces, budget, _SEPARATOR):
+                    embed_text = prefix + text
+                    cid = chunk_id(embed_text, page)
+                    if cid not in seen:
+                        seen.add(cid)
+                        chunks.append(Chunk(cid, section.path, text, embed_text, page))
         return chunks

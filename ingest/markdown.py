@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from ingest.convert import PAGE_MARKER
+
 
 @dataclass(frozen=True)
 class Block:
@@ -15,6 +17,8 @@ class Block:
     text: str
     parts: tuple[str, ...] = ()
     """Where the block may be cut: list items, or table rows (the first part is the header)."""
+    page: int | None = None
+    """The PDF page the block starts on; None for files without pages."""
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,12 @@ def link_targets(body: str) -> list[str]:
 
 
 def parse_sections(body: str) -> tuple[str | None, list[Section]]:
-    """The first ``#`` heading (the title) and the sections under it, in document order."""
+    """The first ``#`` heading (the title) and the sections under it, in document order; a PDF's page
+    markers give each block its page."""
     lines = body.splitlines()
     tokens = _parser().parse(body)
     title: str | None = None
+    page: int | None = None
     path: list[tuple[int, str]] = []
     sections: list[Section] = []
     blocks: list[Block] = []
@@ -93,11 +99,13 @@ def parse_sections(body: str) -> tuple[str | None, list[Section]]:
                 title = text
             else:
                 path = [(lvl, txt) for lvl, txt in path if lvl < level] + [(level, text)]
+        elif token.type == "html_block" and PAGE_MARKER.match(token.content.strip()):
+            page = int(PAGE_MARKER.match(token.content.strip()).group(1))  # type: ignore[union-attr]
         elif token.map is not None:
             kind = token.type.removesuffix("_open")
             text = _source(lines, token)
             if text:
-                blocks.append(Block(kind, text, _parts(lines, tokens[i : end + 1], kind)))
+                blocks.append(Block(kind, text, _parts(lines, tokens[i : end + 1], kind), page))
         i = end + 1
     flush()
     return title, sections

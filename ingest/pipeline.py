@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from ingest.chunking import Chunker
-from ingest.frontmatter import decode, file_hash, read_document, split_front_matter
+from ingest.convert import SUFFIXES, TEXT_FORMATS, format_of, page_at, to_markdown
+from ingest.frontmatter import decode, read_document, split_front_matter
 from ingest.markdown import link_targets, parse_sections
-from ingest.references import POLICY_SUFFIXES
+from ingest.metadata import MetadataFile, combined_hash, described_file, is_defaults, is_sidecar, merged_keys
+from ingest.metadata import metadata_files as _metadata_files
 from kb import pii
 from kb.documents import Chunk, Document
 from kb.errors import InvalidDocument, PersonalData
@@ -33,13 +36,52 @@ GROUP_FILES = 32
 becomes visible progressively."""
 
 
-def is_policy_file(rel_path: str) -> bool:
-    """Markdown files, leaving out hidden folders and editors' temporary files."""
+class FileKind(StrEnum):
+    policy = "policy"
+    """Markdown, text, DOCX, PDF or HTML: becomes versions."""
+    metadata = "metadata"
+    """A sidecar or a ``_defaults.yaml``: stands for the files it gives keys to."""
+    regions = "regions"
+    """``regions.yaml``, the region tree."""
+    unsupported = "unsupported"
+    """Any other file: listed once in the report as ``unsupported_file``."""
+    ignored = "ignored"
+    """Hidden files and folders, editors' temporary files."""
+
+
+_TEMPORARY = (".swp", ".swx", ".tmp", ".temp", ".part", ".crdownload", ".bak", ".lock")
+"""Editors', downloads' and office suites' working files: never a policy, never worth a report row."""
+_SYSTEM_FILES = ("thumbs.db", "desktop.ini")
+
+
+def classify(rel_path: str) -> FileKind:
     parts = Path(rel_path).parts
     name = parts[-1] if parts else ""
-    if any(part.startswith(".") for part in parts) or name.startswith(("~", "#")) or name.endswith("~"):
-        return False
-    return name.lower().endswith(POLICY_SUFFIXES)
+    lower = name.lower()
+    if (
+        not name
+        or any(part.startswith(".") for part in parts)
+        or name.startswith(("~", "#"))
+        or name.endswith("~")
+        or lower.endswith(_TEMPORARY)
+        or lower in _SYSTEM_FILES
+    ):
+        return FileKind.ignored
+    if rel_path == REGIONS_FILE:
+        return FileKind.regions
+    if is_sidecar(rel_path) or is_defaults(rel_path):
+        return FileKind.metadata
+    return FileKind.policy if format_of(rel_path) is not None else FileKind.unsupported
+
+
+def is_policy_file(rel_path: str) -> bool:
+    """Files kb reads into versions, leaving out hidden folders and editors' temporary files."""
+    return classify(rel_path) is FileKind.policy
+
+
+def _unsupported_reason(path: str) -> str:
+    suffix = Path(path).suffix or "(no extension)"
+    return f"kb cannot read {suffix} files, so nothing from it is served; use one of {', '.join(SUFFIXES)}"
 
 
 @dataclass(frozen=True)
@@ -54,6 +96,8 @@ class IngestReport:
     changes: list[str] = field(default_factory=list)
     """One sentence per version written, moved, retired or retracted."""
     failed: dict[str, str] = field(default_factory=dict)
+    unsupported: list[str] = field(default_factory=list)
+    """Files of a type kb does not read, newly listed in the report."""
     unchanged: int = 0
     embedded: int = 0
     chunks: int = 0
@@ -74,26 +118,43 @@ def _screen(path: str, text: str, body: str, settings: Settings) -> tuple[str, d
         return body, {}
     found = pii.counts(findings)
     if settings.pii is PiiPolicy.reject:
+        page = page_at(body, findings[0].start)
         line = text.count("\n", 0, len(text) - len(body)) + body.count("\n", 0, findings[0].start) + 1
+        where = f"page {page}" if page is not None else f"line {line}"  # a converted PDF's lines mean nothing
         raise PersonalData(
             path,
-            f"holds {pii.describe(found)} (the first on line {line}); agents must not be fed customer data: "
+            f"holds {pii.describe(found)} (the first on {where}); agents must not be fed customer data: "
             "remove them, or list a team's own address in KB_PII_ALLOW",
         )
     return (pii.redact(body, findings) if settings.pii is PiiPolicy.redact else body), found
 
 
-def parse_file(kb: KnowledgeBase, chunker: Chunker, path: str, data: bytes, doc_id: str | None) -> ParsedFile:
-    """Pure but for the settings it reads: bytes in, a document and its chunks out."""
-    text = decode(path, data, kb.settings.max_file_bytes)
-    raw, body = split_front_matter(path, text)
+def parse_file(
+    kb: KnowledgeBase,
+    chunker: Chunker,
+    path: str,
+    data: bytes,
+    doc_id: str | None,
+    metadata: list[MetadataFile] | None = None,
+) -> ParsedFile:
+    """Pure but for the settings it reads: bytes (and the metadata files governing them) in, a document and its
+    chunks out. Own front matter beats the sidecar, which beats the folders' defaults."""
+    metadata = metadata or []
+    fmt = format_of(path)
+    if fmt is None or fmt in TEXT_FORMATS:
+        text = decode(path, data, kb.settings.max_file_bytes)
+        own, body = split_front_matter(path, text)
+    else:
+        text = body = to_markdown(path, data, fmt, kb.settings.max_converted_bytes)
+        own = {}
+    raw = {**merged_keys(path, metadata), **own}
     body, found = _screen(path, text, body, kb.settings)
     title, sections = parse_sections(body)
     doc = read_document(path, raw, body, kb.settings.zone, title, doc_id, link_targets(body), found)
     chunks = chunker.chunk(doc.title, sections)
     if not chunks:
         raise InvalidDocument(path, "the document has no text below its front matter")
-    return ParsedFile(doc, chunks, file_hash(data))
+    return ParsedFile(doc, chunks, combined_hash(data, metadata))
 
 
 def chunker_for(kb: KnowledgeBase) -> Chunker:
@@ -113,21 +174,29 @@ def _read(root: Path, path: str) -> bytes | str:
         return f"cannot read the file ({exc.strerror or exc})"
 
 
+@dataclass(frozen=True)
+class _OnDisk:
+    data: bytes
+    metadata: list[MetadataFile]
+    hash: str
+
+
 def _write_group(
     kb: KnowledgeBase,
     chunker: Chunker,
-    files: list[tuple[str, bytes]],
+    files: list[tuple[str, _OnDisk]],
     known: dict[str, FileRecord],
     report: IngestReport,
 ) -> None:
     """Parse, embed in one batch, then make each file visible in its own transaction."""
     parsed: list[ParsedFile] = []
-    for path, data in files:
+    for path, disk in files:
         kb.embedder.yield_to_queries()
+        doc_id = known[path].doc_id if path in known else None
         try:
-            parsed.append(parse_file(kb, chunker, path, data, known[path].doc_id if path in known else None))
+            parsed.append(parse_file(kb, chunker, path, disk.data, doc_id, disk.metadata))
         except InvalidDocument as exc:
-            kb.record_error(path, file_hash(data), exc.reason, exc.kind)
+            kb.record_error(path, disk.hash, exc.reason, exc.kind)
             report.fail(path, exc.reason)
 
     new_vectors = kb.ensure_embedded([c for p in parsed for c in p.chunks])
@@ -162,10 +231,12 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str], rechunk: bool = False)
         if error:
             report.fail(REGIONS_FILE, error)
     known = kb.files()
-    present: dict[str, bytes] = {}
+    wanted |= _governed(root, wanted, known)
+    present: dict[str, _OnDisk] = {}
     vanished: list[str] = []
     for path in sorted(wanted):
-        if not is_policy_file(path):
+        kind = classify(path)
+        if kind not in (FileKind.policy, FileKind.unsupported):
             continue
         if not (root / path).is_file():
             if path in known:
@@ -175,15 +246,27 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str], rechunk: bool = False)
         if isinstance(data, str):
             kb.record_error(path, "", data)
             report.fail(path, data)
-        elif not rechunk and path in known and known[path].content_hash == file_hash(data):
+            continue
+        try:
+            metadata = _metadata_files(root, path) if kind is FileKind.policy else []
+        except InvalidDocument as exc:
+            kb.record_error(path, "", exc.reason)
+            report.fail(path, exc.reason)
+            continue
+        disk = _OnDisk(data, metadata, combined_hash(data, metadata))
+        if not rechunk and path in known and known[path].content_hash == disk.hash:
             report.unchanged += 1
+        elif kind is FileKind.unsupported:
+            kb.record_error(path, disk.hash, _unsupported_reason(path), "unsupported_file")
+            report.unsupported.append(path)
+            log.warning("%s ignored: %s", path, _unsupported_reason(path))
         else:
-            present[path] = data
+            present[path] = disk
 
     # A new path with the very bytes of a vanished one is a move: same version, new citation.
     by_hash = {known[p].content_hash: p for p in vanished if known[p].version_id is not None and not known[p].error}
-    for path, data in list(present.items()):
-        old = by_hash.pop(file_hash(data), None)
+    for path, disk in list(present.items()):
+        old = by_hash.pop(disk.hash, None)
         if old is not None and path not in known:
             kb.move_file(old, path)
             vanished.remove(old)
@@ -209,11 +292,27 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str], rechunk: bool = False)
     return report
 
 
+def _governed(root: Path, paths: set[str], known: dict[str, FileRecord]) -> set[str]:
+    """The files that sidecars and defaults files among ``paths`` give keys to: exactly those are re-read."""
+    out: set[str] = set()
+    for path in paths:
+        if classify(path) is not FileKind.metadata:
+            continue
+        if is_sidecar(path):
+            out.add(described_file(path))
+            continue
+        folder = Path(path).parent.as_posix()
+        below = "" if folder == "." else folder + "/"
+        on_disk = scan(root / below) if (root / below).is_dir() else []
+        out |= {below + rel for rel in on_disk if is_policy_file(rel)}
+        out |= {rel for rel in known if rel.startswith(below) and is_policy_file(rel)}
+    return out
+
+
 def scan(root: Path) -> list[str]:
-    """Policy files below ``root``, as paths relative to it."""
-    return sorted(
-        rel for rel in (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if is_policy_file(rel)
-    )
+    """Policy files and files of unsupported types below ``root``, as paths relative to it."""
+    relative = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    return sorted(rel for rel in relative if classify(rel) in (FileKind.policy, FileKind.unsupported))
 
 
 def sync(kb: KnowledgeBase) -> IngestReport:

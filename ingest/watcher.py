@@ -20,9 +20,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from ingest.pipeline import ingest_paths, is_policy_file, scan
+from ingest.pipeline import FileKind, classify, ingest_paths, scan
 from kb.knowledge import KnowledgeBase
-from kb.regions import REGIONS_FILE
 
 log = logging.getLogger("kb.watcher")
 
@@ -91,8 +90,8 @@ class FolderWatcher:
                 found = scan(self.root / rel) if (self.root / rel).is_dir() else []
                 wanted += [f"{rel}/{f}" for f in found]
                 wanted += [known for known in self.kb.files() if known.startswith(rel + "/")]
-            elif is_policy_file(rel) or rel == REGIONS_FILE:
-                wanted.append(rel)
+            elif classify(rel) is not FileKind.ignored:
+                wanted.append(rel)  # a sidecar or defaults file stands for the files it governs
         with self._wake:
             for rel in wanted:
                 self._pending[rel] = ready

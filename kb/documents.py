@@ -178,3 +178,5 @@ class Chunk:
     text: str
     embed_text: str
     """What the encoder sees: the document title and heading path before the text."""
+    page: int | None = None
+    """The PDF page the chunk comes from; None for files without pages."""

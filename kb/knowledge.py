@@ -501,7 +501,7 @@ class KnowledgeBase:
             chunk, validity = stored[hit.chunk_id], by_id[hit.version_id]
             served_flags = [f.value for f in self._chunk_flags(flags[hit.version_id], validity, chunk)]
             results.append(QueryResult(hit.chunk_id, chunk.text, round(hit.score, 6), round(hit.cosine, 6),
-                                       chunk.section, validity, served_flags))  # fmt: skip
+                                       chunk.section, validity, served_flags, chunk.page))  # fmt: skip
         served = [by_id[vid] for vid in dict.fromkeys(h.version_id for h in hits)]
         warnings = self._warnings(chain, served, at)
         if weak and not hits:

@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     chunk_id TEXT PRIMARY KEY,
     section TEXT NOT NULL,
     text TEXT NOT NULL,
-    embed_text TEXT NOT NULL
+    embed_text TEXT NOT NULL,
+    page INTEGER
 );
 CREATE TABLE IF NOT EXISTS version_chunks (
     version_id INTEGER NOT NULL REFERENCES versions(id),
@@ -97,6 +98,7 @@ before them gains them empty on open, and its feed starts at that moment."""
 _ADDED_COLUMNS = {
     "versions": {"refs": "TEXT NOT NULL DEFAULT '[]'", "pii": "TEXT NOT NULL DEFAULT '{}'"},
     "files": {"error_kind": "TEXT"},
+    "chunks": {"page": "INTEGER"},
 }
 """Columns added after the first release: a ledger written before them gains them on open."""
 
@@ -191,6 +193,8 @@ class StoredChunk:
     chunk_id: str
     section: tuple[str, ...]
     text: str
+    page: int | None = None
+    """The PDF page the chunk comes from."""
 
 
 @dataclass(frozen=True)
@@ -316,8 +320,8 @@ class Ledger:
             )  # fmt: skip
             version_id = int(cursor.lastrowid or 0)
             db.executemany(
-                "INSERT OR IGNORE INTO chunks (chunk_id, section, text, embed_text) VALUES (?,?,?,?)",
-                [(c.chunk_id, json.dumps(list(c.section)), c.text, c.embed_text) for c in chunks],
+                "INSERT OR IGNORE INTO chunks (chunk_id, section, text, embed_text, page) VALUES (?,?,?,?,?)",
+                [(c.chunk_id, json.dumps(list(c.section)), c.text, c.embed_text, c.page) for c in chunks],
             )
             db.executemany(
                 "INSERT INTO version_chunks (version_id, ord, chunk_id) VALUES (?,?,?)",
@@ -375,10 +379,10 @@ class Ledger:
         for start in range(0, len(chunk_ids), 500):
             part = list(chunk_ids[start : start + 500])
             rows = self._rows(
-                f"SELECT chunk_id, section, text FROM chunks WHERE chunk_id IN ({','.join('?' * len(part))})",
+                f"SELECT chunk_id, section, text, page FROM chunks WHERE chunk_id IN ({','.join('?' * len(part))})",
                 part,
             )
-            out.update({r[0]: StoredChunk(r[0], tuple(json.loads(r[1])), r[2]) for r in rows})
+            out.update({r[0]: StoredChunk(r[0], tuple(json.loads(r[1])), r[2], r[3]) for r in rows})
         return out
 
     def embed_texts(self) -> dict[str, str]:

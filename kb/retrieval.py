@@ -75,6 +75,8 @@ class QueryResult:
     section: tuple[str, ...]
     validity: Validity
     flags: list[str]
+    page: int | None = None
+    """The PDF page the text comes from; None for files without pages."""
 
 
 @dataclass(frozen=True)

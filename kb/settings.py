@@ -79,6 +79,9 @@ class Settings(BaseSettings):
         100, ge=0, le=10_000, description="A changed file is ingested once it has been quiet this long."
     )
     max_file_bytes: int = Field(1_000_000, ge=1, description="Larger policy files are rejected as parse errors.")
+    max_converted_bytes: int = Field(
+        20_000_000, ge=1, description="Larger DOCX, PDF and HTML files are rejected as parse errors before conversion."
+    )
     pii: PiiPolicy = Field(
         PiiPolicy.flag,
         description="Personal data in a file: `flag` it, `redact` it before serving, or `reject` the file.",

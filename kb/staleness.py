@@ -43,6 +43,8 @@ class StalenessReason(StrEnum):
     """The text holds e-mail addresses, phone numbers, card numbers or IBANs."""
     stale_age = "stale_age"
     """The text in force has not changed for longer than ``KB_MAX_AGE``."""
+    unsupported_file = "unsupported_file"
+    """A file of a type kb does not read (not Markdown, text, DOCX, PDF or HTML) sits in the folder: not served."""
 
 
 SERVED_FLAGS = frozenset(
@@ -78,6 +80,7 @@ _SEVERITY = {
     StalenessReason.broken_reference: Severity.low,
     StalenessReason.pii_detected: Severity.high,
     StalenessReason.stale_age: Severity.low,
+    StalenessReason.unsupported_file: Severity.medium,
 }
 
 
@@ -304,12 +307,15 @@ class Inspector:
             if file.error is None:
                 continue
             previous = versions.get(file.version_id) if file.version_id is not None else None
-            if previous is not None:
-                kept = f"version {previous.version} stays in force"
+            reason = StalenessReason(file.error_kind or StalenessReason.parse_error)
+            if reason is StalenessReason.unsupported_file:
+                detail = f"{file.error}. Convert it to a supported format, or move it out of the folder."
+            elif previous is not None:
+                detail = f"{file.error}. Fix the file; until then version {previous.version} stays in force."
             elif file.path == REGIONS_FILE:
-                kept = "the last valid region tree stays in force"
+                detail = f"{file.error}. Fix the file; until then the last valid region tree stays in force."
             else:
-                kept = "nothing from this file is served"
+                detail = f"{file.error}. Fix the file; until then nothing from this file is served."
             yield StalenessRow(
                 previous.doc_id if previous else file.doc_id,
                 previous.region if previous else None,
@@ -317,10 +323,10 @@ class Inspector:
                 previous.title if previous else None,
                 previous.owner if previous else None,
                 file.path,
-                StalenessReason(file.error_kind or StalenessReason.parse_error),
-                _SEVERITY[StalenessReason(file.error_kind or StalenessReason.parse_error)],
+                reason,
+                _SEVERITY[reason],
                 (file.error_since or self.now).date(),
-                f"{file.error}. Fix the file; until then {kept}.",
+                detail,
             )  # fmt: skip
 
     def report(self, versions: dict[int, VersionRecord]) -> list[StalenessRow]:

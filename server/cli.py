@@ -134,6 +134,8 @@ def ingest(docs: Path | None, data: Path | None) -> None:
         click.echo(f"{len(report.changes)} changes, {report.unchanged} unchanged, {report.embedded} chunks embedded")
         for path, reason in report.failed.items():
             click.echo(f"FAILED {path}: {reason}", err=True)
+        for path in report.unsupported:
+            click.echo(f"NOT READ {path}: kb does not read this file type (listed as unsupported_file)", err=True)
     if report.failed:
         sys.exit(1)
 
@@ -185,7 +187,8 @@ def query(
         record = result.validity.record
         flags = f" [{', '.join(result.flags)}]" if result.flags else ""
         click.echo(f"\n{n}. {record.title} ({record.region}) v{record.version}, {' > '.join(result.section) or '-'}")
-        click.echo(f"   {record.source}  score {result.score:.3f}{flags}")
+        page = f", page {result.page}" if result.page is not None else ""
+        click.echo(f"   {record.source}{page}  score {result.score:.3f}{flags}")
         click.echo("   " + result.text.replace("\n", "\n   "))
 
 

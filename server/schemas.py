@@ -72,6 +72,8 @@ class ResultOut(BaseModel):
     score: float = Field(description="The number the ranking used; results come in descending score.")
     cosine: float = Field(description="Cosine similarity of the question's and the chunk's embeddings.")
     section: list[str]
+    page: int | None = None
+    """The PDF page the text comes from (cite it beside the source); null for files without pages."""
     doc: DocOut
     flags: list[str]
 
@@ -94,6 +96,7 @@ class QueryOut(BaseModel):
                     score=r.score,
                     cosine=r.cosine,
                     section=list(r.section),
+                    page=r.page,
                     doc=DocOut.of(r.validity),
                     flags=r.flags,
                 )  # fmt: skip
@@ -140,11 +143,12 @@ class DocumentHistoryOut(BaseModel):
 class ChunkOut(BaseModel):
     chunk_id: str
     section: list[str]
+    page: int | None = None
     text: str
 
     @classmethod
     def of(cls, chunk: StoredChunk) -> ChunkOut:
-        return cls(chunk_id=chunk.chunk_id, section=list(chunk.section), text=chunk.text)
+        return cls(chunk_id=chunk.chunk_id, section=list(chunk.section), page=chunk.page, text=chunk.text)
 
 
 class VersionDetailOut(VersionOut):

@@ -38,7 +38,8 @@ def test_query_answer_has_the_contract_shape_and_citations(corpus: Service) -> N
     assert answer["as_of"] == "2026-11-24T12:00:00Z"
     assert answer["region_chain"] == ["global"] and answer["warnings"] == []
     top = answer["results"][0]
-    assert set(top) == {"chunk_id", "text", "score", "cosine", "section", "doc", "flags"}
+    assert set(top) == {"chunk_id", "text", "score", "cosine", "section", "page", "doc", "flags"}
+    assert top["page"] is None, "only PDF results cite a page"
     assert top["text"] == "The Blender X2 motor draws 1200 W and has six speeds."
     assert top["section"] == ["Power"]
     assert top["doc"] == {

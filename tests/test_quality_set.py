@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ingest.convert import TEXT_FORMATS, format_of, to_markdown
 from ingest.frontmatter import read_document, split_front_matter
 from ingest.markdown import parse_sections
+from ingest.metadata import merged_keys, metadata_files
 from ingest.pipeline import scan
 from kb.documents import Document, start_of
 from kb.regions import REGIONS_FILE, RegionTree
@@ -37,7 +39,13 @@ class Folder:
         self.regions = RegionTree.load(root / REGIONS_FILE)
         self.series: dict[tuple[str, str], list[tuple[Document, set[str]]]] = defaultdict(list)
         for rel in scan(root):
-            raw, body = split_front_matter(rel, (root / rel).read_text(encoding="utf-8"))
+            fmt = format_of(rel)
+            assert fmt is not None, f"{rel}: the sample corpus holds only files kb reads"
+            if fmt in TEXT_FORMATS:
+                own, body = split_front_matter(rel, (root / rel).read_text(encoding="utf-8"))
+            else:
+                own, body = {}, to_markdown(rel, (root / rel).read_bytes(), fmt, 1 << 30)
+            raw = {**merged_keys(rel, metadata_files(root, rel)), **own}
             title, sections = parse_sections(body)
             doc = read_document(rel, raw, body, UTC_ZONE, title)
             assert doc.version is not None and doc.effective_from is not None, f"{rel}: explicit version and date"
