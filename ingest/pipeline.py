@@ -107,10 +107,29 @@ def _describe(doc: Document, change: Change, version: int, chunks: int, embedded
 
 
 def _read(root: Path, path: str) -> bytes | str:
+    """The file's bytes, or why they may not be read: nothing outside the folder is ever read (a link to
+    /etc/passwd must not be served), while a link that stays inside the folder is an ordinary file."""
     try:
-        return (root / path).read_bytes()
+        real = (root / path).resolve(strict=True)
+        if not real.is_relative_to(root.resolve()):
+            return "is a symbolic link to a file outside the policy folder; only files inside --docs are read"
+        return real.read_bytes()
     except OSError as exc:
         return f"cannot read the file ({exc.strerror or exc})"
+
+
+def display_path(path: str) -> str:
+    """A path as it can be stored and shown: bytes that are not UTF-8 written as ``\\xff``."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _unnamable(path: str) -> bool:
+    """A name with bytes that are not UTF-8 (Python keeps them as lone surrogates) cannot be stored or cited."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _write_group(
@@ -151,6 +170,19 @@ def _write_group(
         report.change(_describe(item.doc, applied.change, applied.record.version, applied.chunks, embedded, effective))
 
 
+def _reject_name(
+    kb: KnowledgeBase, root: Path, path: str, known: dict[str, FileRecord], report: IngestReport, vanished: list[str]
+) -> None:
+    """A file whose name is not UTF-8 is one parse_error row under a readable form of its name."""
+    shown = display_path(path)
+    if (root / path).is_file():
+        reason = "the file name is not valid UTF-8; rename the file (its content was not read)"
+        kb.record_error(shown, "", reason)
+        report.fail(shown, reason)
+    elif shown in known:
+        vanished.append(shown)
+
+
 def ingest_paths(kb: KnowledgeBase, paths: Iterable[str]) -> IngestReport:
     """Bring these paths (relative to the docs folder) in line with the disk: add, change, move, remove."""
     root = kb.settings.docs
@@ -163,8 +195,13 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str]) -> IngestReport:
     known = kb.files()
     present: dict[str, bytes] = {}
     vanished: list[str] = []
-    for path in sorted(wanted):
+    # The readable form of a bad name stands for that name: it is never "vanished" while the file exists.
+    stands_for_bad_name = {display_path(p) for p in wanted if _unnamable(p)}
+    for path in sorted(wanted - stands_for_bad_name):
         if not is_policy_file(path):
+            continue
+        if _unnamable(path):
+            _reject_name(kb, root, path, known, report, vanished)
             continue
         if not (root / path).is_file():
             if path in known:

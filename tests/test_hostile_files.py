@@ -1,0 +1,93 @@
+"""Hostile or unlucky files in the folder: each is one clear row of the report, never more (issue 10)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Clock, Service, write_doc
+from fastapi.testclient import TestClient
+from test_watcher import Live, eventually
+
+from kb.embedder import Embedder
+from kb.settings import Settings
+from server.app import create_app
+
+POLICY = "# Returns\n\n## Window\n\nItems may be returned within {days} days of delivery.\n"
+
+
+@pytest.fixture
+def live(settings: Settings, embedder: Embedder, clock: Clock) -> Iterator[Live]:
+    watched = settings.model_copy(update={"watch": True, "debounce_ms": 50})
+    with TestClient(create_app(watched, embedder=embedder, clock=clock)) as client:
+        yield Live(client)
+
+
+def rows_by_source(service: Service) -> dict[str, dict[str, str]]:
+    return {row["source"]: row for row in service.http.get("/v1/staleness").json()["rows"]}
+
+
+def test_a_symlink_to_a_file_outside_the_folder_is_never_read(service: Service, docs: Path, tmp_path: Path) -> None:
+    """Regression: `ln -s /etc/passwd policies/passwd.md` served the passwd file as a policy."""
+    secret = tmp_path / "secret.md"
+    secret.write_text("# Secret\n\nThe database password is hunter2.\n")
+    (docs / "passwd.md").symlink_to(secret)
+    (docs / "status.md").symlink_to("/proc/self/status")
+    write_doc(docs, "returns.md", POLICY.format(days=30))
+    (docs / "alias.md").symlink_to(docs / "returns.md")  # stays inside the folder: an ordinary file
+
+    report = service.sync()
+
+    assert set(report.failed) == {"passwd.md", "status.md"}
+    for name in ("passwd", "status"):
+        assert service.http.get(f"/v1/documents/{name}").status_code == 404
+        row = rows_by_source(service)[f"{name}.md"]
+        assert row["reason"] == "parse_error"
+        assert "outside the policy folder" in row["detail"]
+    assert all("hunter2" not in text for text in service.texts("database password"))
+    assert service.http.get("/v1/documents/alias").status_code == 200
+
+
+def test_a_link_swapped_to_point_outside_keeps_the_old_version(service: Service, docs: Path, tmp_path: Path) -> None:
+    write_doc(docs, "real.md", POLICY.format(days=30))
+    (docs / "returns.md").symlink_to(docs / "real.md")
+    service.sync()
+    outside = tmp_path / "outside.md"
+    outside.write_text("# Returns\n\nNo returns at all.\n")
+    (docs / "returns.md").unlink()
+    (docs / "returns.md").symlink_to(outside)
+    service.sync()
+    assert "30 days" in service.texts("returns window", k=1)[0]
+    assert rows_by_source(service)["returns.md"]["reason"] == "parse_error"
+
+
+def test_a_file_name_that_is_not_utf8_is_one_parse_error_row(service: Service, docs: Path) -> None:
+    """Regression: `bad\\xff.md` raised UnicodeEncodeError in the ledger; the whole batch retried forever and
+    start-up refused to run."""
+    Path(os.fsdecode(os.fsencode(docs) + b"/bad\xff.md")).write_text(POLICY.format(days=10))
+    for n in range(3):
+        write_doc(docs, f"ok{n}.md", POLICY.format(days=20 + n), doc_id=f"ok{n}")
+
+    report = service.sync()
+
+    assert list(report.failed) == ["bad\\xff.md"]
+    assert {doc["doc_id"] for doc in service.http.get("/v1/documents").json()} == {"ok0", "ok1", "ok2"}
+    row = rows_by_source(service)["bad\\xff.md"]
+    assert (row["reason"], "not valid UTF-8" in row["detail"]) == ("parse_error", True)
+    assert list(service.sync().failed) == ["bad\\xff.md"], "a second pass (a restart) is no worse"
+    assert len(service.http.get("/v1/staleness").json()["rows"]) == 1
+
+    os.unlink(os.fsencode(docs) + b"/bad\xff.md")
+    service.sync()
+    assert service.http.get("/v1/staleness").json()["rows"] == []
+
+
+def test_the_watcher_serves_good_files_saved_with_a_badly_named_one(live: Live, docs: Path) -> None:
+    """Regression: nine valid files saved beside `bad\\xff.md` were never served."""
+    Path(os.fsdecode(os.fsencode(docs) + b"/bad\xff.md")).write_text(POLICY.format(days=10))
+    for n in range(3):
+        write_doc(docs, f"ok{n}.md", POLICY.format(days=20 + n), doc_id=f"ok{n}")
+    eventually(lambda: len(live.http.get("/v1/documents").json()) == 3, what="good files served")
+    eventually(lambda: "bad\\xff.md" in rows_by_source(live), what="bad name reported")
