@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +92,42 @@ def test_the_watcher_serves_good_files_saved_with_a_badly_named_one(live: Live, 
         write_doc(docs, f"ok{n}.md", POLICY.format(days=20 + n), doc_id=f"ok{n}")
     eventually(lambda: len(live.http.get("/v1/documents").json()) == 3, what="good files served")
     eventually(lambda: "bad\\xff.md" in rows_by_source(live), what="bad name reported")
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """The 448-byte kind: each level lists the one before nine times."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for n in range(1, levels):
+        lines.append(f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("front", "reason"),
+    [
+        (alias_bomb(), "more than 50 aliases"),
+        (
+            "a: &a [x, x]\nb: &b [*a, *a, *a]\nc: &c [*b, *b, *b]\nd: &d [*c, *c, *c]\ne: &e [*d, *d, *d, *d, *d]\n"
+            "f: &f [*e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f]\n",
+            "expands to more than 5,000 values",
+        ),
+        ("loop: &loop [*loop]\n", "levels deep"),
+        ("deep: " + "[" * 40 + "]" * 40 + "\n", "levels deep"),
+        ("notes: " + "x" * 70_000 + "\n", "over 64,000 bytes"),
+    ],
+    ids=["alias-bomb", "aliases-of-aliases", "self-reference", "deep", "huge"],
+)
+def test_hostile_front_matter_is_rejected_and_the_old_version_stays(
+    service: Service, docs: Path, front: str, reason: str
+) -> None:
+    """Regression: a 448-byte alias bomb took 16 s of ingest and 2 GB; a value that contains itself broke the batch."""
+    write_doc(docs, "returns.md", POLICY.format(days=30), doc_id="returns")
+    service.sync()
+    (docs / "returns.md").write_text(f"---\ndoc_id: returns\n{front}---\n" + POLICY.format(days=5))
+    started = time.monotonic()
+    report = service.sync()
+    assert time.monotonic() - started < 5
+    assert reason in report.failed["returns.md"]
+    assert "30 days" in service.texts("returns window", k=1)[0]
+    row = rows_by_source(service)["returns.md"]
+    assert row["reason"] == "parse_error" and reason in row["detail"]
