@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from pathlib import PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ import yaml
 from ingest.references import references
 from kb.documents import Document, end_of, start_of, validate_front_matter
 from kb.durations import parse_duration
-from kb.errors import InvalidDocument, yaml_problem
+from kb.errors import InvalidDocument, InvalidFrontMatter, yaml_problem
 
 _FENCE = "---"
 MAX_FRONT_MATTER_BYTES = 64_000
@@ -116,6 +117,17 @@ def default_doc_id(path: str) -> str:
     return str(PurePosixPath(path).with_suffix(""))
 
 
+def _moment(
+    path: str, key: str, value: date | None, zone: ZoneInfo, convert: Callable[[date, ZoneInfo], datetime]
+) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return convert(value, zone)
+    except ValueError as exc:
+        raise InvalidFrontMatter(path, key, str(exc)) from None
+
+
 def read_document(
     path: str,
     raw: dict[str, Any],
@@ -129,8 +141,9 @@ def read_document(
     """Validate and resolve defaults. ``title`` is the body's first heading; ``doc_id`` one kept across a move;
     ``hrefs`` the body's link destinations; ``pii`` what personal data the body held."""
     front = validate_front_matter(raw, path)
-    effective_from = start_of(front.effective_from, zone) if front.effective_from else None
-    effective_to = end_of(front.effective_to, zone) if front.effective_to else None
+    effective_from = _moment(path, "effective_from", front.effective_from, zone, start_of)
+    effective_to = _moment(path, "effective_to", front.effective_to, zone, end_of)
+    review_by = _moment(path, "review_by", front.review_by, zone, start_of)
     if effective_from and effective_to and effective_to <= effective_from:
         raise InvalidDocument(path, "front matter key 'effective_to': must not be before effective_from")
     return Document(
@@ -142,7 +155,7 @@ def read_document(
         version=front.version,
         effective_from=effective_from,
         effective_to=effective_to,
-        review_by=start_of(front.review_by, zone) if front.review_by else None,
+        review_by=review_by,
         review_every=parse_duration(front.review_every) if front.review_every else None,
         owner=front.owner,
         risk_tier=front.risk_tier,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -75,6 +75,11 @@ class FrontMatter(BaseModel):
     risk_tier: RiskTier = RiskTier.low
     see: list[str] = Field(default_factory=list)
 
+    @field_validator("effective_from", "effective_to", "review_by", mode="before")
+    @classmethod
+    def _when(cls, value: object) -> object:
+        return date_or_datetime(value)
+
     @field_validator("region", mode="before")
     @classmethod
     def _region(cls, value: object) -> str:
@@ -128,20 +133,46 @@ def validate_front_matter(raw: dict[str, Any], path: str) -> FrontMatter:
     return front
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""Moments kb accepts: far enough from year 1 and 9999 that adding a review cycle or a day never overflows."""
+_ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+
+
+def date_or_datetime(value: object) -> object:
+    """A text that is a bare ISO date is that date, whatever the YAML or JSON quoting: ``"2027-06-30"`` must not
+    become midnight (a day earlier as an inclusive end), and a datetime with an offset keeps its offset."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return date.fromisoformat(text) if _ISO_DATE.match(text) else datetime.fromisoformat(text)
+        except ValueError:
+            return value  # the model's own validation names the key and what was expected
+    return value
+
+
 def start_of(value: date | datetime, zone: ZoneInfo) -> datetime:
-    """The UTC moment a date (midnight in ``zone``) or a datetime (naive ones read in ``zone``) begins."""
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=zone)
-    else:
-        moment = datetime.combine(value, time.min, tzinfo=zone)
-    return moment.astimezone(ZoneInfo("UTC"))
+    """The UTC moment a date (midnight in ``zone``) or a datetime (naive ones read in ``zone``) begins.
+
+    Raises ValueError for a moment outside [EARLIEST, LATEST)."""
+    try:
+        if isinstance(value, datetime):
+            moment = value if value.tzinfo else value.replace(tzinfo=zone)
+        else:
+            moment = datetime.combine(value, time.min, tzinfo=zone)
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = LATEST if value.year > 5000 else EARLIEST - timedelta(days=1)
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"{value.isoformat()} is out of range: use a moment from 1900 to 8999")
+    return moment
 
 
 def end_of(value: date | datetime, zone: ZoneInfo) -> datetime:
     """Exclusive end: a date is the last day in force (inclusive), a datetime the moment it stops."""
     if isinstance(value, datetime):
         return start_of(value, zone)
-    return start_of(value + timedelta(days=1), zone)
+    return start_of(value, zone) + timedelta(days=1)
 
 
 @dataclass(frozen=True)

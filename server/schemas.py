@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kb.documents import DocType, RiskTier
+from kb.documents import DocType, RiskTier, date_or_datetime
 from kb.knowledge import SeriesSummary
 from kb.ledger import StoredChunk
 from kb.retrieval import MAX_K, MAX_QUERY_CHARS, QueryAnswer, QueryRequest, RetrievalMode
@@ -20,7 +20,7 @@ class QueryBody(BaseModel):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question, in plain words.")
     k: int = Field(5, ge=1, le=MAX_K, description="How many chunks to return.")
     region: str = Field("global", description="The agent's region; its chain falls back to global.")
-    as_of: date | datetime | None = Field(
+    as_of: datetime | date | None = Field(
         None, description="Another moment: a date means the start of that day in the service's zone."
     )
     doc_types: list[DocType] | None = None
@@ -29,6 +29,11 @@ class QueryBody(BaseModel):
     mode: RetrievalMode | None = Field(
         None, description="Ranking: hybrid (vector fused with BM25 exact words) or vector; default KB_RETRIEVAL."
     )
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _when(cls, value: object) -> object:
+        return date_or_datetime(value)
 
     def to_request(self) -> QueryRequest:
         return QueryRequest(

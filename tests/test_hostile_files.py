@@ -131,3 +131,55 @@ def test_hostile_front_matter_is_rejected_and_the_old_version_stays(
     assert "30 days" in service.texts("returns window", k=1)[0]
     row = rows_by_source(service)["returns.md"]
     assert row["reason"] == "parse_error" and reason in row["detail"]
+
+
+@pytest.mark.parametrize(
+    "as_of", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:01+14:00", "9999-12-31", "0001-01-01"]
+)
+def test_an_as_of_out_of_range_is_a_client_error(service: Service, docs: Path, as_of: str) -> None:
+    """Regression: extreme datetimes with offsets overflowed into a 500."""
+    write_doc(docs, "returns.md", POLICY.format(days=30))
+    service.sync()
+    response = service.http.post("/v1/query", json={"query": "returns", "as_of": as_of})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert "as_of" in response.json()["error"]["message"]
+
+
+def test_an_as_of_with_an_offset_keeps_it(service: Service, docs: Path) -> None:
+    """Regression: `2026-06-01T00:00:00-08:00` was read as the date 2026-06-01 (midnight UTC)."""
+    write_doc(docs, "returns.md", POLICY.format(days=30), effective_from="2026-01-01")
+    service.sync()
+    assert service.query("returns", as_of="2026-06-01T00:00:00-08:00")["as_of"] == "2026-06-01T08:00:00Z"
+    assert service.query("returns", as_of="2026-06-01")["as_of"] == "2026-06-01T00:00:00Z"
+
+
+def test_a_quoted_date_means_the_same_as_an_unquoted_one(service: Service, docs: Path) -> None:
+    """Regression: `effective_to: "2027-06-30"` (quoted) ended a day earlier than `effective_to: 2027-06-30`."""
+    for name, value in (("plain", "2027-06-30"), ("quoted", '"2027-06-30"'), ("single", "'2027-06-30'")):
+        (docs / f"{name}.md").write_text(
+            f"---\neffective_from: '2026-01-01'\neffective_to: {value}\n---\n" + POLICY.format(days=30)
+        )
+    service.sync()
+    ends = {
+        name: service.http.get(f"/v1/documents/{name}").json()["versions"][0]["effective_to"]
+        for name in ("plain", "quoted", "single")
+    }
+    assert set(ends.values()) == {"2027-07-01T00:00:00Z"}, ends
+
+
+@pytest.mark.parametrize(
+    ("front", "key"),
+    [
+        ("effective_to: 9999-12-31", "effective_to"),
+        ("effective_from: 0001-01-01", "effective_from"),
+        ("review_every: 99999999999y", "review_every"),
+        ("review_by: 9999-12-31T23:59:59-12:00", "review_by"),
+    ],
+)
+def test_an_extreme_front_matter_date_is_a_parse_error(service: Service, docs: Path, front: str, key: str) -> None:
+    (docs / "edge.md").write_text(f"---\n{front}\n---\n" + POLICY.format(days=30))
+    write_doc(docs, "other.md", POLICY.format(days=20))
+    report = service.sync()
+    assert list(report.failed) == ["edge.md"] and key in report.failed["edge.md"]
+    assert service.http.get("/v1/documents/other").status_code == 200
