@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated keys; when set, /v1 and /report need one."
     )
+    allow_open: bool = Field(
+        False, description="Let `kb serve` listen on a non-loopback address with no KB_API_KEYS: anyone may read."
+    )
+    max_body_bytes: int = Field(1_000_000, ge=1, description="Larger request bodies are refused with 413.")
     watch: bool = Field(True, description="`kb serve` watches the folder and ingests every change.")
     debounce_ms: int = Field(
         100, ge=0, le=10_000, description="A changed file is ingested once it has been quiet this long."
@@ -96,6 +100,14 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _no_empty_key(cls, value: object) -> object:
+        # Runs first: `KB_API_KEYS=","` or `"a,,b"` must not quietly mean "no keys" or skip one.
+        if isinstance(value, str) and value.strip() and any(not key.strip() for key in value.split(",")):
+            raise ValueError("an empty key in the comma-separated list (a stray comma?)")
         return value
 
     @property

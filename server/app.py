@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -16,9 +15,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ingest.pipeline import IngestReport, sync
 from ingest.watcher import FolderWatcher
 from kb.embedder import Embedder
-from kb.errors import KBError, Unauthorized
+from kb.errors import KBError
 from kb.knowledge import Clock, KnowledgeBase, utc_now
 from kb.settings import Settings
+from server.guard import Guard
 from server.metrics import Metrics
 
 log = logging.getLogger("kb.server")
@@ -60,23 +60,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail))
+        response = _error(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # 405 keeps its Allow
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
         return _error(500, "internal_error", "internal error; see the server log")
-
-
-def require_key(request: Request) -> None:
-    """When KB_API_KEYS is set, /v1 and /report need ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``."""
-    keys = request.app.state.kb_state.settings.api_keys
-    if not keys:
-        return
-    header = request.headers.get("authorization", "")
-    given = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
-    if not any(secrets.compare_digest(given.encode(), key.encode()) for key in keys):
-        raise Unauthorized("a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)")
 
 
 def create_app(
@@ -120,10 +111,8 @@ def create_app(
     )
     app.state.kb_state = state
     _install_error_handlers(app)
-    secured = [Depends(require_key)]
-    app.include_router(health.router)
-    app.include_router(query.router, dependencies=secured)
-    app.include_router(documents.router, dependencies=secured)
-    app.include_router(staleness.router, dependencies=secured)
-    app.include_router(report.router, dependencies=secured)
+    # Every route but /healthz and /readyz (and /docs, /openapi.json, /metrics) needs a key when keys are set.
+    app.add_middleware(Guard, keys=settings.api_keys, max_body_bytes=settings.max_body_bytes)
+    for router in (health.router, query.router, documents.router, staleness.router, report.router):
+        app.include_router(router)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import sys
@@ -79,6 +80,25 @@ def cli() -> None:
     """kb keeps agents on current, regional policy."""
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings) -> None:
+    """No keys and a non-loopback address would serve every policy to anyone who can reach the port."""
+    if settings.api_keys or _loopback(settings.host):
+        return
+    if not settings.allow_open:
+        raise ConfigError(
+            f"refusing to listen on {settings.host} with no API keys: anyone who can reach it could read every "
+            "policy; set KB_API_KEYS, or KB_ALLOW_OPEN=true if that is what you want"
+        )
+    click.echo(f"Warning: listening on {settings.host} with no API keys (KB_ALLOW_OPEN=true)", err=True)
+
+
 @cli.command()
 @folder_options
 @click.option("--host", help="Listen address [KB_HOST, 127.0.0.1].")
@@ -93,6 +113,7 @@ def serve(docs: Path | None, data: Path | None, host: str | None, port: int | No
     settings = _settings(docs=docs, data=data, host=host, port=port)
     if not settings.docs.is_dir():
         raise ConfigError(f"the policy folder {settings.docs} does not exist (--docs or KB_DOCS)")
+    check_exposure(settings)
     _logging(settings)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
 

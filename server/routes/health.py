@@ -17,7 +17,8 @@ def readyz(request: Request) -> JSONResponse:
     """200 once the folder is synced and what is in force is loaded; 503 before."""
     state = request.app.state.kb_state
     body: dict[str, object] = {"status": "ready" if state.ready else "loading"}
-    if state.ready and state.kb is not None:
+    # Without a key (when keys are set) a probe learns ready or not, nothing about the content.
+    if state.ready and state.kb is not None and request.state.authorised:
         body["index"] = state.kb.stats()
         watcher = state.watcher
         body["watcher"] = watcher.mode if watcher is not None else "off"
