@@ -47,7 +47,8 @@ def test_a_request_without_a_key_is_refused_before_its_body_is_read(
 ) -> None:
     """Regression: the body was read and parsed before the key check (200 MB POSTs took the process to 2 GB)."""
     with live_server(create_app(keyed, embedder=embedder, clock=clock)) as url:
-        head = "POST /v1/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200000000\r\n\r\n"
+        head = "POST /v1/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        head += "Content-Length: 200000000\r\n\r\n"
         started = time.monotonic()
         answer = raw_request(url, head)
         assert answer.startswith("HTTP/1.1 401"), answer
