@@ -57,6 +57,12 @@ class IngestReport:
     unchanged: int = 0
     embedded: int = 0
     chunks: int = 0
+    total: int = 0
+    """Files found changed and to be parsed and embedded (progress of a long sync)."""
+    done: int = 0
+    """Of those, how many are written or rejected so far."""
+    written: int = 0
+    """Versions written, corrected or restored."""
 
     def change(self, sentence: str) -> None:
         self.changes.append(sentence)
@@ -166,6 +172,7 @@ def _write_group(
         embedded = sum(1 for c in item.chunks if c.chunk_id in fresh)
         fresh -= {c.chunk_id for c in item.chunks}
         report.chunks += applied.chunks
+        report.written += 1
         effective = applied.record.effective_from.astimezone(kb.settings.zone).date().isoformat()
         report.change(_describe(item.doc, applied.change, applied.record.version, applied.chunks, embedded, effective))
 
@@ -183,10 +190,12 @@ def _reject_name(
         vanished.append(shown)
 
 
-def ingest_paths(kb: KnowledgeBase, paths: Iterable[str]) -> IngestReport:
-    """Bring these paths (relative to the docs folder) in line with the disk: add, change, move, remove."""
+def ingest_paths(kb: KnowledgeBase, paths: Iterable[str], report: IngestReport | None = None) -> IngestReport:
+    """Bring these paths (relative to the docs folder) in line with the disk: add, change, move, remove.
+
+    ``report`` is filled in as the work goes, for whoever shows its progress."""
     root = kb.settings.docs
-    report = IngestReport()
+    report = report if report is not None else IngestReport()
     wanted = set(paths)
     if REGIONS_FILE in wanted:
         error = kb.reload_regions()
@@ -228,8 +237,11 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str]) -> IngestReport:
 
     chunker = chunker_for(kb)
     batch = list(present.items())
+    report.total += len(batch)
     for start in range(0, len(batch), GROUP_FILES):
-        _write_group(kb, chunker, batch[start : start + GROUP_FILES], known, report)
+        group = batch[start : start + GROUP_FILES]
+        _write_group(kb, chunker, group, known, report)
+        report.done += len(group)
 
     for path in vanished:
         outcome = kb.remove_file(path)
@@ -252,6 +264,6 @@ def scan(root: Path) -> list[str]:
     )
 
 
-def sync(kb: KnowledgeBase) -> IngestReport:
+def sync(kb: KnowledgeBase, report: IngestReport | None = None) -> IngestReport:
     """Reconcile the whole folder with the ledger: what changed while nobody watched is applied now."""
-    return ingest_paths(kb, [REGIONS_FILE, *scan(kb.settings.docs), *kb.files()])
+    return ingest_paths(kb, [REGIONS_FILE, *scan(kb.settings.docs), *kb.files()], report)

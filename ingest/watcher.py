@@ -20,6 +20,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from ingest.health import IngestHealth
 from ingest.pipeline import ingest_paths, is_policy_file, scan
 from kb.knowledge import KnowledgeBase
 from kb.regions import REGIONS_FILE
@@ -62,6 +63,7 @@ class FolderWatcher:
         self.batch_files = batch_files
         self.mode = "stopped"
         """``inotify`` (native events), ``polling`` (fallback when native events are unavailable) or ``stopped``."""
+        self.health = IngestHealth()
         self._pending: dict[str, float] = {}
         """Path -> the moment it may be ingested, unless another event pushes it back."""
         self._busy = False
@@ -128,9 +130,10 @@ class FolderWatcher:
 
     def _ingest(self, paths: list[str]) -> None:
         try:
-            ingest_paths(self.kb, paths)
-        except Exception:  # a bad regions.yaml, a store hiccup or a bug must never stop the watcher
+            self.health.succeeded(ingest_paths(self.kb, paths))
+        except Exception as exc:  # a bad regions.yaml, a store hiccup or a bug must never stop the watcher
             log.exception("ingest of %d changed paths failed; retrying in %.0f s", len(paths), RETRY)
+            self.health.failed(exc, self.kb.now())
             with self._wake:
                 for path in paths:
                     self._pending.setdefault(path, time.monotonic() + RETRY)
@@ -163,6 +166,11 @@ class FolderWatcher:
         if self._thread.is_alive():
             self._thread.join(timeout=30)
         self.mode = "stopped"
+
+    def queued(self) -> int:
+        """Paths waiting to be ingested."""
+        with self._wake:
+            return len(self._pending)
 
     def idle(self) -> bool:
         """Nothing waiting to be ingested (what is being ingested right now still counts as busy)."""

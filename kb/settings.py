@@ -74,6 +74,7 @@ class Settings(BaseSettings):
         description="Comma-separated addresses, numbers or @domains that are not personal data (a support line).",
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    access_log: bool = Field(False, description="`kb serve` logs one line per HTTP request (uvicorn's access log).")
 
     @field_validator("docs", "data")
     @classmethod

@@ -5,33 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.pipeline import IngestReport, sync
-from ingest.watcher import FolderWatcher
 from kb.embedder import Embedder
 from kb.errors import KBError
 from kb.knowledge import Clock, KnowledgeBase, utc_now
 from kb.settings import Settings
+from server import startup
 from server.guard import Guard
-from server.metrics import Metrics
+from server.startup import AppState
 
 log = logging.getLogger("kb.server")
-
-
-@dataclass
-class AppState:
-    settings: Settings
-    kb: KnowledgeBase | None = None
-    watcher: FolderWatcher | None = None
-    ready: bool = False
-    last_sync: IngestReport | None = None
-    metrics: Metrics = field(default_factory=Metrics)
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -77,29 +65,31 @@ def create_app(
     clock: Clock = utc_now,
     open_kb: Callable[..., KnowledgeBase] = KnowledgeBase.open,
     sync_folder: bool = True,
+    background: bool = False,
+    on_startup_failure: Callable[[BaseException], None] | None = None,
 ) -> FastAPI:
-    """The knowledge base opens (and the folder is synced) in the lifespan, before /readyz says ready.
+    """The knowledge base opens and the folder is synced in the lifespan, before /readyz says ready.
 
+    ``background=True`` (``kb serve``) does that on a thread, so the port answers at once: /healthz 200 and
+    /readyz 503 with progress until ready; ``on_startup_failure`` then hears of a failed start-up.
     ``sync_folder=False`` serves the ledger as it is, for a store another process fills.
     """
     state = AppState(settings)
 
+    def opened() -> KnowledgeBase:
+        return open_kb(settings, embedder=embedder, clock=clock)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state.kb = open_kb(settings, embedder=embedder, clock=clock)
+        starting = None
         try:
-            if sync_folder and settings.watch:
-                # Watch first, then reconcile: a save during the start-up sync is not lost.
-                state.watcher = FolderWatcher(state.kb, debounce=settings.debounce_ms / 1000)
-                state.watcher.start()
-            state.last_sync = sync(state.kb) if sync_folder else None
-            state.ready = True
+            if background:
+                starting = startup.start_in_background(state, opened, sync_folder, on_startup_failure)
+            else:
+                startup.start(state, opened, sync_folder, on_startup_failure)
             yield
         finally:
-            state.ready = False
-            if state.watcher is not None:
-                state.watcher.stop()
-            state.kb.close()
+            startup.stop(state, starting)
 
     from server.routes import documents, health, query, report, staleness
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from rich.table import Table
 from ingest.pipeline import IngestReport, sync
 from kb.documents import normalize_region
 from kb.errors import ConfigError, KBError
-from kb.knowledge import KnowledgeBase
+from kb.knowledge import KnowledgeBase, lock_data
 from kb.retrieval import QueryRequest, RetrievalMode
 from kb.settings import Settings
 from kb.staleness import Severity, StalenessReason, select, to_csv
@@ -105,7 +107,7 @@ def check_exposure(settings: Settings) -> None:
 @click.option("--port", type=int, help="Listen port [KB_PORT, 8000].")
 @_fail_on_kb_errors
 def serve(docs: Path | None, data: Path | None, host: str | None, port: int | None) -> None:
-    """Sync the folder, then serve the retrieval API."""
+    """Sync the folder, then serve the retrieval API (the port answers /healthz from the start)."""
     import uvicorn
 
     from server.app import create_app
@@ -114,8 +116,43 @@ def serve(docs: Path | None, data: Path | None, host: str | None, port: int | No
     if not settings.docs.is_dir():
         raise ConfigError(f"the policy folder {settings.docs} does not exist (--docs or KB_DOCS)")
     check_exposure(settings)
+    # Both checks come before the model loads and the folder syncs, so a mistake is told at once.
+    lock = lock_data(settings.data)
+    listening = _bind(settings.host, settings.port)
     _logging(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    failures: list[BaseException] = []
+
+    def stop_on_failure(exc: BaseException) -> None:
+        failures.append(exc)
+        server.should_exit = True
+
+    app = create_app(
+        settings, open_kb=partial(KnowledgeBase.open, lock=lock), background=True, on_startup_failure=stop_on_failure
+    )
+    config = uvicorn.Config(
+        app, log_level=settings.log_level.lower(), access_log=settings.access_log, timeout_graceful_shutdown=5
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[listening])
+    if failures:
+        error = failures[0]
+        raise error if isinstance(error, KBError) else ConfigError(f"start-up failed: {error}")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (another kb serve? use --port)"
+        ) from None
+    listening.listen(2048)
+    listening.set_inheritable(True)
+    return listening
 
 
 @cli.command()
