@@ -8,7 +8,7 @@ together (throughput), then each file becomes visible in its own ledger transact
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +99,12 @@ def parse_file(kb: KnowledgeBase, chunker: Chunker, path: str, data: bytes, doc_
     chunks = chunker.chunk(doc.title, sections)
     if not chunks:
         raise InvalidDocument(path, "the document has no text below its front matter")
+    limit = kb.settings.max_chunks_per_file
+    if len(chunks) > limit:
+        raise InvalidDocument(
+            path,
+            f"{len(chunks):,} chunks, over the limit of {limit:,} (KB_MAX_CHUNKS_PER_FILE); split it into documents",
+        )
     return ParsedFile(doc, chunks, file_hash(data))
 
 
@@ -255,6 +261,28 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str], report: IngestReport |
             report.change(f"{path} deleted: its version was {outcome.value}, history kept")
 
     return report
+
+
+EMBED_AHEAD_SLICE = 16
+"""Chunks of a big file embedded between two looks at other saves: about a quarter of a second."""
+
+
+def embed_ahead(kb: KnowledgeBase, path: str, between: Callable[[], None]) -> None:
+    """Store a changed file's new vectors slice by slice, calling ``between`` after each slice so that other
+    saves need not wait for a big file; ``ingest_paths`` then finds them stored and only switches the ledger.
+    A file that will be rejected is left to ``ingest_paths`` to report (vectors stored for a file that then
+    changes again are removed at the next start-up)."""
+    data = _read(kb.settings.docs, path)
+    known = kb.files().get(path)
+    if isinstance(data, str) or (known is not None and known.content_hash == file_hash(data)):
+        return
+    try:
+        parsed = parse_file(kb, chunker_for(kb), path, data, known.doc_id if known else None)
+    except InvalidDocument:
+        return
+    for start in range(0, len(parsed.chunks), EMBED_AHEAD_SLICE):
+        kb.ensure_embedded(parsed.chunks[start : start + EMBED_AHEAD_SLICE])
+        between()
 
 
 def scan(root: Path) -> list[str]:

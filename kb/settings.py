@@ -65,6 +65,9 @@ class Settings(BaseSettings):
         100, ge=0, le=10_000, description="A changed file is ingested once it has been quiet this long."
     )
     max_file_bytes: int = Field(1_000_000, ge=1, description="Larger policy files are rejected as parse errors.")
+    max_chunks_per_file: int = Field(
+        500, ge=1, description="A file cut into more chunks is rejected as a parse error (split it into documents)."
+    )
     pii: PiiPolicy = Field(
         PiiPolicy.flag,
         description="Personal data in a file: `flag` it, `redact` it before serving, or `reject` the file.",

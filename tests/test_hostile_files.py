@@ -183,3 +183,40 @@ def test_an_extreme_front_matter_date_is_a_parse_error(service: Service, docs: P
     report = service.sync()
     assert list(report.failed) == ["edge.md"] and key in report.failed["edge.md"]
     assert service.http.get("/v1/documents/other").status_code == 200
+
+
+def sections(n: int, word: str = "Topic") -> str:
+    parts = [
+        f"## {word} {i}\n\nRule {i} of the {word.lower()} policy: parcels of class {i} ship in {i} days."
+        for i in range(n)
+    ]
+    return f"# {word} handbook\n\n" + "\n\n".join(parts) + "\n"
+
+
+def test_a_file_over_the_chunk_cap_is_rejected_quickly(service: Service, docs: Path) -> None:
+    """Regression: a 293 KB file with 15k sections was embedded whole (minutes of CPU) instead of refused."""
+    write_doc(docs, "huge.md", "# Handbook\n\n" + "".join(f"## S{i}\n\nRule {i}.\n\n" for i in range(15_000)))
+    assert 250_000 < (docs / "huge.md").stat().st_size < 350_000
+    started = time.monotonic()
+    report = service.sync()
+    assert time.monotonic() - started < 30
+    assert report.failed["huge.md"] == (
+        "15,000 chunks, over the limit of 500 (KB_MAX_CHUNKS_PER_FILE); split it into documents"
+    )
+    assert report.embedded == 0
+    assert rows_by_source(service)["huge.md"]["reason"] == "parse_error"
+
+
+def test_small_saves_are_served_while_a_big_file_embeds(live: Live, docs: Path) -> None:
+    """Regression: one big file delayed a one-paragraph edit of another file by 105 s."""
+    write_doc(docs, "big.md", sections(400, "Freight"), doc_id="big")
+    eventually(lambda: not live.http.app.state.kb_state.watcher.idle(), what="big file being ingested")  # type: ignore[attr-defined]
+    started = time.monotonic()
+    write_doc(docs, "gift.md", "# Gift cards\n\nGift cards never expire.\n", doc_id="gift")
+    eventually(lambda: live.http.get("/v1/documents/gift").status_code == 200, timeout=30, what="small save served")
+    small_took = time.monotonic() - started
+    assert live.http.get("/v1/documents/big").status_code == 404, f"the big file finished first ({small_took:.1f} s)"
+    eventually(lambda: live.http.get("/v1/documents/big").status_code == 200, timeout=120, what="big file served")
+    big_took = time.monotonic() - started
+    assert small_took < big_took / 2, (small_took, big_took)
+    assert len(live.http.get("/v1/documents/big/versions/1").json()["chunks"]) == 400
