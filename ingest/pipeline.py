@@ -231,13 +231,23 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str], report: IngestReport |
         else:
             present[path] = data
 
-    # A new path with the very bytes of a vanished one is a move: same version, new citation.
-    by_hash = {known[p].content_hash: p for p in vanished if known[p].version_id is not None and not known[p].error}
+    # A new path with the very bytes of a vanished one is a move: same version, new citation. The old path
+    # may not be among these paths: the watcher can see a move into a new folder as a creation now and a
+    # deletion half a second later, so any known file that is gone from the disk counts.
+    candidates = [p for p in vanished if p in known]
+    new_hashes = {file_hash(data) for path, data in present.items() if path not in known}
+    candidates += [p for p, f in known.items() if f.content_hash in new_hashes and p not in wanted]
+    by_hash = {
+        known[p].content_hash: p
+        for p in candidates
+        if known[p].version_id is not None and not known[p].error and not (root / p).is_file()
+    }
     for path, data in list(present.items()):
         old = by_hash.pop(file_hash(data), None)
         if old is not None and path not in known:
             kb.move_file(old, path)
-            vanished.remove(old)
+            if old in vanished:
+                vanished.remove(old)
             del present[path]
             report.change(f"{old} moved to {path}: same version, new source")
 

@@ -91,10 +91,9 @@ class FolderWatcher:
             if rel is None or rel == ".":
                 continue
             if is_directory:
-                # A folder moved in or out: what is under it now, and what the ledger had under it.
-                found = scan(self.root / rel) if (self.root / rel).is_dir() else []
-                wanted += [f"{rel}/{f}" for f in found]
-                wanted += [known for known in self.kb.files() if known.startswith(rel + "/")]
+                # Looked into when due, not now: a file moved into a folder just created may not be there yet
+                # (and arrive before the folder is watched), which once retired its document.
+                wanted.append(rel + "/")
             elif is_policy_file(rel) or rel == REGIONS_FILE:
                 wanted.append(rel)
         with self._wake:
@@ -136,9 +135,19 @@ class FolderWatcher:
         except OSError:
             return False
 
+    def _expand(self, paths: list[str]) -> list[str]:
+        """A folder (``rel/``) stands for what is under it now and what the ledger had under it."""
+        files = [path for path in paths if not path.endswith("/")]
+        known = self.kb.files() if len(files) < len(paths) else {}
+        for folder in (path for path in paths if path.endswith("/")):
+            found = scan(self.root / folder) if (self.root / folder).is_dir() else []
+            files += [f"{folder}{f}" for f in found] + [k for k in known if k.startswith(folder)]
+        return sorted(set(files))
+
     def _ingest_small_first(self, paths: list[str]) -> None:
         """Small saves first, together; then each big file alone, its embedding interleaved with small saves
         that arrive meanwhile (a 15k-section file once held up a one-paragraph edit for 105 s)."""
+        paths = self._expand(paths)
         big = [path for path in paths if self._big(path)]
         small = [path for path in paths if path not in big]
         if small:
@@ -157,7 +166,7 @@ class FolderWatcher:
         with self._wake:
             small = [path for path in small if self._pending.pop(path, None) is not None]
         if small:
-            self._ingest(small)
+            self._ingest(self._expand(small))
 
     def _ingest(self, paths: list[str]) -> None:
         try:

@@ -16,6 +16,7 @@ from kb.errors import KBError
 from kb.knowledge import Clock, KnowledgeBase, utc_now
 from kb.settings import Settings
 from server import startup
+from server.apidocs import install_docs
 from server.guard import Guard
 from server.startup import AppState
 
@@ -98,11 +99,14 @@ def create_app(
         summary="Current, regional, effective-dated policy knowledge for AI agents.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from a package instead of a CDN (server/apidocs.py)
+        redoc_url=None,
     )
     app.state.kb_state = state
     _install_error_handlers(app)
     # Every route but /healthz and /readyz (and /docs, /openapi.json, /metrics) needs a key when keys are set.
     app.add_middleware(Guard, keys=settings.api_keys, max_body_bytes=settings.max_body_bytes)
+    install_docs(app)
     for router in (health.router, query.router, documents.router, staleness.router, report.router):
         app.include_router(router)
     return app

@@ -63,17 +63,29 @@ def _opened(docs: Path | None, data: Path | None) -> Iterator[tuple[KnowledgeBas
         kb.close()
 
 
-def _fail_on_kb_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except KBError as exc:
-            click.echo(f"Error: {exc.message}", err=True)
-            sys.exit(1)
+def _exit_on_errors(code: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A kb error is one ``Error:`` line and exit ``code``, never a traceback."""
 
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except KBError as exc:
+                click.echo(f"Error: {exc.message}", err=True)
+                sys.exit(code)
+
+        wrapper.__name__ = func.__name__
+        wrapper.__doc__ = func.__doc__
+        return wrapper
+
+    return decorate
+
+
+_fail_on_kb_errors = _exit_on_errors(1)
+REPORT_HIGH = 1
+"""`kb report` found a row of high severity: a scheduled job alerts."""
+REPORT_ERROR = 2
+"""`kb report` could not make the report (like click's own usage errors): not to be taken for "rows found"."""
 
 
 @click.group()
@@ -240,7 +252,7 @@ def docs(docs: Path | None, data: Path | None, show_all: bool) -> None:
 @click.option("--owner", "owners", multiple=True, help="Only rows of this owner (repeatable).")
 @click.option("--region", "regions", multiple=True, help="Only rows of this region (repeatable).")
 @click.option("--severity", "severities", multiple=True, type=click.Choice([s.value for s in Severity]))
-@_fail_on_kb_errors
+@_exit_on_errors(REPORT_ERROR)
 def report(
     docs: Path | None,
     data: Path | None,
@@ -250,7 +262,8 @@ def report(
     regions: tuple[str, ...],
     severities: tuple[str, ...],
 ) -> None:
-    """The staleness report; exits 1 when a row is of high severity, so a scheduled job can alert."""
+    """The staleness report; exits 1 when a row is of high severity, so a scheduled job can alert, and 2 when
+    the report cannot be made."""
     from server.schemas import StalenessRowOut
 
     try:
@@ -284,7 +297,7 @@ def report(
             )
         console.print(table if rows else "Nothing needs attention.")
     if any(row.severity is Severity.high for row in rows):
-        sys.exit(1)
+        sys.exit(REPORT_HIGH)
 
 
 _STYLE = {Severity.high: "bold red", Severity.medium: "yellow", Severity.low: "default"}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -12,6 +15,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import Clock, live_server, write_doc
 from fastapi.testclient import TestClient
+from playwright.sync_api import Route, sync_playwright
+from test_staleness import CHROMIUM_FLAGS
 
 from kb.embedder import Embedder
 from kb.settings import Settings
@@ -113,3 +118,56 @@ def test_without_keys_everything_stays_open(settings: Settings, embedder: Embedd
         assert client.get("/openapi.json").status_code == 200
         assert "index" in client.get("/readyz").json()
         assert httpx.codes.is_success(client.get("/metrics").status_code)
+
+
+def test_staleness_csv_cannot_carry_a_formula(settings: Settings, embedder: Embedder, clock: Clock, docs: Path) -> None:
+    """Regression: titles or owners starting `=`, `+`, `-`, `@` ran as formulas when the CSV was opened."""
+    write_doc(docs, "a.md", POLICY, title='=HYPERLINK("http://evil.example","click")', owner="@ops",
+              review_by="2020-01-01")  # fmt: skip
+    write_doc(docs, "b.md", POLICY.replace("30", "31"), title="+1 refunds", owner="-team", review_by="2020-01-01")
+    with TestClient(create_app(settings, embedder=embedder, clock=clock)) as client:
+        rows = list(csv.DictReader(io.StringIO(client.get("/v1/staleness.csv").text)))
+    cells = {(row["title"], row["owner"]) for row in rows}
+    assert cells == {('\'=HYPERLINK("http://evil.example","click")', "'@ops"), ("'+1 refunds", "'-team")}
+    assert all(not value.startswith(("=", "+", "-", "@")) for row in rows for value in row.values())
+
+
+def test_kb_report_exit_codes(docs: Path, tmp_path: Path) -> None:
+    """Regression: `kb report` exited 1 both for "high rows" and for errors; now 0 clean, 1 high rows, 2 error."""
+    folders = ["--docs", str(docs), "--data", str(tmp_path / "data")]
+    write_doc(docs, "returns.md", POLICY)
+    assert CliRunner().invoke(cli, ["report", *folders]).exit_code == 0
+    (docs / "broken.md").write_text("---\nversion: two\n---\n# Broken\n\nText.\n")
+    assert CliRunner().invoke(cli, ["report", *folders]).exit_code == 1, "a parse_error is a high row"
+    missing = CliRunner().invoke(cli, ["report", "--docs", str(tmp_path / "nowhere"), "--data", folders[3]])
+    assert (missing.exit_code, missing.stderr) == (2, f"Error: the policy folder {tmp_path / 'nowhere'} does not "
+                                                      "exist (--docs or KB_DOCS)\n")  # fmt: skip
+    assert CliRunner().invoke(cli, ["report", *folders, "--region", "not a region"]).exit_code == 2
+
+
+def test_docs_page_works_offline(settings: Settings, embedder: Embedder, clock: Clock) -> None:
+    """Regression: /docs loaded Swagger UI from a CDN and was blank on a machine with no internet."""
+    chromium = shutil.which("chromium")
+    assert chromium, "the browser test needs Debian's chromium: apt-get install chromium (.ci/run installs it)"
+    with live_server(create_app(settings, embedder=embedder, clock=clock)) as url:
+        page_html = httpx.get(url + "/docs").text
+        assert "cdn" not in page_html and "/docs/assets/swagger-ui-bundle.js" in page_html
+        outside: list[str] = []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+            page = browser.new_page()
+
+            def only_local(route: Route) -> None:
+                if route.request.url.startswith(url):
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", only_local)
+            page.goto(url + "/docs")
+            page.wait_for_selector('.opblock-summary-path[data-path="/v1/query"]', timeout=20_000)
+            assert page.locator(".opblock").count() >= 5
+            browser.close()
+        assert outside == []
+        assert httpx.get(url + "/redoc").status_code == 404, "ReDoc would load from a CDN too: not served"
