@@ -43,6 +43,8 @@ class RiskTier(StrEnum):
 
 GLOBAL = "global"
 _REGION = re.compile(r"^[A-Z]{2,3}(-[A-Z0-9]{1,8})*$")
+REGION_CODE = r"\s*([Gg][Ll][Oo][Bb][Aa][Ll]|[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)\s*"
+"""What ``normalize_region`` accepts, as a regular expression for the OpenAPI schema."""
 
 
 def normalize_region(value: str) -> str:
@@ -133,9 +135,11 @@ def validate_front_matter(raw: dict[str, Any], path: str) -> FrontMatter:
     return front
 
 
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-"""Moments kb accepts: far enough from year 1 and 9999 that adding a review cycle or a day never overflows."""
+FIRST_YEAR, LAST_YEAR = 1900, 8999
+"""Years kb accepts in a date or moment: far enough from 1 and 9999 that an offset, a review cycle or a day
+added never overflows (``9999-12-31T23:59:59-12:00`` once gave a 500)."""
+YEAR_PATTERN = r"^(19|[2-8][0-9])[0-9][0-9]-"
+"""The same range, for the OpenAPI schema of a date or datetime string."""
 _ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 
 
@@ -154,18 +158,14 @@ def date_or_datetime(value: object) -> object:
 def start_of(value: date | datetime, zone: ZoneInfo) -> datetime:
     """The UTC moment a date (midnight in ``zone``) or a datetime (naive ones read in ``zone``) begins.
 
-    Raises ValueError for a moment outside [EARLIEST, LATEST)."""
-    try:
-        if isinstance(value, datetime):
-            moment = value if value.tzinfo else value.replace(tzinfo=zone)
-        else:
-            moment = datetime.combine(value, time.min, tzinfo=zone)
-        moment = moment.astimezone(UTC)
-    except OverflowError:
-        moment = LATEST if value.year > 5000 else EARLIEST - timedelta(days=1)
-    if not EARLIEST <= moment < LATEST:
-        raise ValueError(f"{value.isoformat()} is out of range: use a moment from 1900 to 8999")
-    return moment
+    Raises ValueError for a year outside FIRST_YEAR..LAST_YEAR."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"{value.isoformat()} is out of range: use a year from {FIRST_YEAR} to {LAST_YEAR}")
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=zone)
+    else:
+        moment = datetime.combine(value, time.min, tzinfo=zone)
+    return moment.astimezone(UTC)
 
 
 def end_of(value: date | datetime, zone: ZoneInfo) -> datetime:

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kb.documents import DocType, RiskTier, date_or_datetime
+from kb.documents import FIRST_YEAR, LAST_YEAR, REGION_CODE, YEAR_PATTERN, DocType, RiskTier, date_or_datetime
 from kb.knowledge import SeriesSummary
 from kb.ledger import StoredChunk
 from kb.retrieval import MAX_K, MAX_QUERY_CHARS, QueryAnswer, QueryRequest, RetrievalMode
@@ -17,11 +17,24 @@ from kb.timeline import Validity, VersionStatus
 class QueryBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question, in plain words.")
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="The question, in plain words (not only spaces).",
+        # Not only white space, as Python's str.strip() sees it (which also strips \x1c-\x1f and \x85).
+        json_schema_extra={"pattern": r"[^\s\x1c-\x1f\x85]"},
+    )
     k: int = Field(5, ge=1, le=MAX_K, description="How many chunks to return.")
-    region: str = Field("global", description="The agent's region; its chain falls back to global.")
+    region: str = Field(
+        "global",
+        description="The agent's region; its chain falls back to global.",
+        json_schema_extra={"pattern": f"^{REGION_CODE}$"},
+    )
     as_of: datetime | date | None = Field(
-        None, description="Another moment: a date means the start of that day in the service's zone."
+        None,
+        description=f"Another moment: a date means the start of that day in the service's zone; "
+        f"years {FIRST_YEAR} to {LAST_YEAR}.",
+        json_schema_extra={"pattern": YEAR_PATTERN},
     )
     doc_types: list[DocType] | None = None
     products: list[str] | None = None
