@@ -179,9 +179,11 @@ def test_a_full_disk_shows_in_readyz_and_metrics_and_clears(
         metrics = client.get("/metrics").text
         assert "kb_ingest_batches_failed_total 0" not in metrics and "kb_ingest_batches_failed_total" in metrics
         assert client.post("/v1/query", json={"query": "returns"}).status_code == 200
+        assert "Saved changes are not being ingested" in client.get("/report").text
         filler.unlink()
         eventually(lambda: client.get("/readyz").json()["status"] == "ready", timeout=20, what="recovered")
         assert client.get("/v1/documents/gift").status_code == 200
+        assert "not being ingested" not in client.get("/report").text
 
 
 def metric(text: str, name: str) -> float:

@@ -44,6 +44,12 @@ SORTS: dict[str, Callable[[StalenessRow], Any]] = {
 }
 
 
+def _ingest_problem(request: Request) -> dict[str, object] | None:
+    """What the watcher's failing batches say (a full disk, a store down), for a banner above the report."""
+    watcher = request.app.state.kb_state.watcher
+    return watcher.health.describe() if watcher is not None and watcher.health.failing else None
+
+
 def _page(template: str, **context: Any) -> HTMLResponse:
     return HTMLResponse(_templates.get_template(template).render(**context))
 
@@ -83,6 +89,7 @@ def report(
         sort=sort,
         order=order,
         link=link,
+        ingest=_ingest_problem(request),
         query=str(request.url.query),
         documents=kb.documents(include_all=True),
     )
