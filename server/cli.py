@@ -132,6 +132,8 @@ def serve(docs: Path | None, data: Path | None, host: str | None, port: int | No
     lock = lock_data(settings.data)
     listening = _bind(settings.host, settings.port)
     _logging(settings)
+    if not settings.api_keys and _loopback(settings.host):
+        logging.getLogger("kb.server").info("no KB_API_KEYS: listening on %s (this machine) only", settings.host)
     failures: list[BaseException] = []
 
     def stop_on_failure(exc: BaseException) -> None:
