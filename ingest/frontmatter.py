@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from pathlib import PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,9 +14,67 @@ import yaml
 from ingest.references import references
 from kb.documents import Document, end_of, start_of, validate_front_matter
 from kb.durations import parse_duration
-from kb.errors import InvalidDocument, yaml_problem
+from kb.errors import InvalidDocument, InvalidFrontMatter, yaml_problem
 
 _FENCE = "---"
+MAX_FRONT_MATTER_BYTES = 64_000
+"""Front matter is a few keys; anything near this is a mistake or an attack."""
+MAX_ALIASES = 50
+MAX_DEPTH = 20
+MAX_VALUES = 5_000
+"""Scalars, lists and mappings in the loaded front matter, each alias counted again where it is used: a
+448-byte alias bomb expands to millions, which became a 50 MB metadata blob and 2 GB of memory."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that stops at too many aliases or too deep a nesting, before building anything."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _TooLarge(f"more than {MAX_ALIASES} aliases (*name)")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooLarge(f"nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _count_values(value: Any, budget: int, depth: int = 0) -> int:
+    """Values in ``value`` as JSON would write them out (shared ones counted each time), stopping past budget."""
+    if depth > MAX_DEPTH:
+        raise _TooLarge(f"nested more than {MAX_DEPTH} levels deep (a value that contains itself?)")
+    used = 1
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in children:
+        used += _count_values(child, budget - used, depth + 1)
+        if used > budget:
+            raise _TooLarge(f"expands to more than {MAX_VALUES:,} values (aliases of aliases?)")
+    return used
+
+
+def _load_bounded(text: str) -> Any:
+    if len(text.encode("utf-8")) > MAX_FRONT_MATTER_BYTES:
+        raise _TooLarge(f"is over {MAX_FRONT_MATTER_BYTES:,} bytes")
+    loader = _BoundedLoader(text)
+    try:
+        raw = loader.get_single_data()
+    finally:
+        loader.dispose()
+    _count_values(raw, MAX_VALUES)
+    return raw
 
 
 def file_hash(data: bytes) -> str:
@@ -44,9 +103,11 @@ def split_front_matter(path: str, text: str) -> tuple[dict[str, Any], str]:
     else:
         raise InvalidDocument(path, "front matter starts with --- but has no closing --- line")
     try:
-        raw = yaml.safe_load("".join(lines[1:end])) or {}
+        raw = _load_bounded("".join(lines[1:end])) or {}
     except yaml.YAMLError as exc:
         raise InvalidDocument(path, f"front matter is not valid YAML: {yaml_problem(exc, first_line=2)}") from None
+    except _TooLarge as exc:
+        raise InvalidDocument(path, f"front matter {exc}; keep it to plain keys and values") from None
     if not isinstance(raw, dict):
         raise InvalidDocument(path, "front matter must be a mapping of key: value lines")
     return {str(k): v for k, v in raw.items()}, "".join(lines[end + 1 :])
@@ -54,6 +115,17 @@ def split_front_matter(path: str, text: str) -> tuple[dict[str, Any], str]:
 
 def default_doc_id(path: str) -> str:
     return str(PurePosixPath(path).with_suffix(""))
+
+
+def _moment(
+    path: str, key: str, value: date | None, zone: ZoneInfo, convert: Callable[[date, ZoneInfo], datetime]
+) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return convert(value, zone)
+    except ValueError as exc:
+        raise InvalidFrontMatter(path, key, str(exc)) from None
 
 
 def read_document(
@@ -69,8 +141,9 @@ def read_document(
     """Validate and resolve defaults. ``title`` is the body's first heading; ``doc_id`` one kept across a move;
     ``hrefs`` the body's link destinations; ``pii`` what personal data the body held."""
     front = validate_front_matter(raw, path)
-    effective_from = start_of(front.effective_from, zone) if front.effective_from else None
-    effective_to = end_of(front.effective_to, zone) if front.effective_to else None
+    effective_from = _moment(path, "effective_from", front.effective_from, zone, start_of)
+    effective_to = _moment(path, "effective_to", front.effective_to, zone, end_of)
+    review_by = _moment(path, "review_by", front.review_by, zone, start_of)
     if effective_from and effective_to and effective_to <= effective_from:
         raise InvalidDocument(path, "front matter key 'effective_to': must not be before effective_from")
     return Document(
@@ -82,7 +155,7 @@ def read_document(
         version=front.version,
         effective_from=effective_from,
         effective_to=effective_to,
-        review_by=start_of(front.review_by, zone) if front.review_by else None,
+        review_by=review_by,
         review_every=parse_duration(front.review_every) if front.review_every else None,
         owner=front.owner,
         risk_tier=front.risk_tier,

@@ -8,7 +8,7 @@ together (throughput), then each file becomes visible in its own ledger transact
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -101,6 +101,12 @@ class IngestReport:
     unchanged: int = 0
     embedded: int = 0
     chunks: int = 0
+    total: int = 0
+    """Files found changed and to be parsed and embedded (progress of a long sync)."""
+    done: int = 0
+    """Of those, how many are written or rejected so far."""
+    written: int = 0
+    """Versions written, corrected or restored."""
 
     def change(self, sentence: str) -> None:
         self.changes.append(sentence)
@@ -154,6 +160,12 @@ def parse_file(
     chunks = chunker.chunk(doc.title, sections)
     if not chunks:
         raise InvalidDocument(path, "the document has no text below its front matter")
+    limit = kb.settings.max_chunks_per_file
+    if len(chunks) > limit:
+        raise InvalidDocument(
+            path,
+            f"{len(chunks):,} chunks, over the limit of {limit:,} (KB_MAX_CHUNKS_PER_FILE); split it into documents",
+        )
     return ParsedFile(doc, chunks, combined_hash(data, metadata))
 
 
@@ -168,8 +180,13 @@ def _describe(doc: Document, change: Change, version: int, chunks: int, embedded
 
 
 def _read(root: Path, path: str) -> bytes | str:
+    """The file's bytes, or why they may not be read: nothing outside the folder is ever read (a link to
+    /etc/passwd must not be served), while a link that stays inside the folder is an ordinary file."""
     try:
-        return (root / path).read_bytes()
+        real = (root / path).resolve(strict=True)
+        if not real.is_relative_to(root.resolve()):
+            return "is a symbolic link to a file outside the policy folder; only files inside --docs are read"
+        return real.read_bytes()
     except OSError as exc:
         return f"cannot read the file ({exc.strerror or exc})"
 
@@ -179,6 +196,20 @@ class _OnDisk:
     data: bytes
     metadata: list[MetadataFile]
     hash: str
+
+
+def display_path(path: str) -> str:
+    """A path as it can be stored and shown: bytes that are not UTF-8 written as ``\\xff``."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _unnamable(path: str) -> bool:
+    """A name with bytes that are not UTF-8 (Python keeps them as lone surrogates) cannot be stored or cited."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _write_group(
@@ -216,15 +247,33 @@ def _write_group(
         embedded = sum(1 for c in item.chunks if c.chunk_id in fresh)
         fresh -= {c.chunk_id for c in item.chunks}
         report.chunks += applied.chunks
+        report.written += 1
         effective = applied.record.effective_from.astimezone(kb.settings.zone).date().isoformat()
         report.change(_describe(item.doc, applied.change, applied.record.version, applied.chunks, embedded, effective))
 
 
-def ingest_paths(kb: KnowledgeBase, paths: Iterable[str], rechunk: bool = False) -> IngestReport:
+def _reject_name(
+    kb: KnowledgeBase, root: Path, path: str, known: dict[str, FileRecord], report: IngestReport, vanished: list[str]
+) -> None:
+    """A file whose name is not UTF-8 is one parse_error row under a readable form of its name."""
+    shown = display_path(path)
+    if (root / path).is_file():
+        reason = "the file name is not valid UTF-8; rename the file (its content was not read)"
+        kb.record_error(shown, "", reason)
+        report.fail(shown, reason)
+    elif shown in known:
+        vanished.append(shown)
+
+
+def ingest_paths(
+    kb: KnowledgeBase, paths: Iterable[str], report: IngestReport | None = None, rechunk: bool = False
+) -> IngestReport:
     """Bring these paths (relative to the docs folder) in line with the disk: add, change, move, remove.
-    ``rechunk``: read unchanged files too, so that versions cut by another chunker are cut anew."""
+
+    ``report`` is filled in as the work goes, for whoever shows its progress. ``rechunk``: read unchanged
+    files too, so that versions cut by another chunker are cut anew."""
     root = kb.settings.docs
-    report = IngestReport()
+    report = report if report is not None else IngestReport()
     wanted = set(paths)
     if REGIONS_FILE in wanted:
         error = kb.reload_regions()
@@ -234,9 +283,14 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str], rechunk: bool = False)
     wanted |= _governed(root, wanted, known)
     present: dict[str, _OnDisk] = {}
     vanished: list[str] = []
-    for path in sorted(wanted):
+    # The readable form of a bad name stands for that name: it is never "vanished" while the file exists.
+    stands_for_bad_name = {display_path(p) for p in wanted if _unnamable(p)}
+    for path in sorted(wanted - stands_for_bad_name):
         kind = classify(path)
         if kind not in (FileKind.policy, FileKind.unsupported):
+            continue
+        if _unnamable(path):
+            _reject_name(kb, root, path, known, report, vanished)
             continue
         if not (root / path).is_file():
             if path in known:
@@ -263,20 +317,33 @@ def ingest_paths(kb: KnowledgeBase, paths: Iterable[str], rechunk: bool = False)
         else:
             present[path] = disk
 
-    # A new path with the very bytes of a vanished one is a move: same version, new citation.
-    by_hash = {known[p].content_hash: p for p in vanished if known[p].version_id is not None and not known[p].error}
+    # A new path with the very bytes of a vanished one is a move: same version, new citation. The old path
+    # may not be among these paths: the watcher can see a move into a new folder as a creation now and a
+    # deletion half a second later, so any known file that is gone from the disk counts.
+    candidates = [p for p in vanished if p in known]
+    new_hashes = {disk.hash for path, disk in present.items() if path not in known}
+    candidates += [p for p, f in known.items() if f.content_hash in new_hashes and p not in wanted]
+    by_hash = {
+        known[p].content_hash: p
+        for p in candidates
+        if known[p].version_id is not None and not known[p].error and not (root / p).is_file()
+    }
     for path, disk in list(present.items()):
         old = by_hash.pop(disk.hash, None)
         if old is not None and path not in known:
             kb.move_file(old, path)
-            vanished.remove(old)
+            if old in vanished:
+                vanished.remove(old)
             del present[path]
             report.change(f"{old} moved to {path}: same version, new source")
 
     chunker = chunker_for(kb)
     batch = list(present.items())
+    report.total += len(batch)
     for start in range(0, len(batch), GROUP_FILES):
-        _write_group(kb, chunker, batch[start : start + GROUP_FILES], known, report)
+        group = batch[start : start + GROUP_FILES]
+        _write_group(kb, chunker, group, known, report)
+        report.done += len(group)
 
     for path in vanished:
         outcome = kb.remove_file(path)
@@ -309,19 +376,45 @@ def _governed(root: Path, paths: set[str], known: dict[str, FileRecord]) -> set[
     return out
 
 
+EMBED_AHEAD_SLICE = 16
+"""Chunks of a big file embedded between two looks at other saves: about a quarter of a second."""
+
+
+def embed_ahead(kb: KnowledgeBase, path: str, between: Callable[[], None]) -> None:
+    """Store a changed file's new vectors slice by slice, calling ``between`` after each slice so that other
+    saves need not wait for a big file; ``ingest_paths`` then finds them stored and only switches the ledger.
+    A file that will be rejected is left to ``ingest_paths`` to report (vectors stored for a file that then
+    changes again are removed at the next start-up)."""
+    root = kb.settings.docs
+    data = _read(root, path)
+    known = kb.files().get(path)
+    try:
+        if isinstance(data, str) or classify(path) is not FileKind.policy:
+            return
+        metadata = _metadata_files(root, path)
+        if known is not None and known.content_hash == combined_hash(data, metadata):
+            return
+        parsed = parse_file(kb, chunker_for(kb), path, data, known.doc_id if known else None, metadata)
+    except InvalidDocument:
+        return
+    for start in range(0, len(parsed.chunks), EMBED_AHEAD_SLICE):
+        kb.ensure_embedded(parsed.chunks[start : start + EMBED_AHEAD_SLICE])
+        between()
+
+
 def scan(root: Path) -> list[str]:
     """Policy files and files of unsupported types below ``root``, as paths relative to it."""
     relative = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     return sorted(rel for rel in relative if classify(rel) in (FileKind.policy, FileKind.unsupported))
 
 
-def sync(kb: KnowledgeBase) -> IngestReport:
+def sync(kb: KnowledgeBase, report: IngestReport | None = None) -> IngestReport:
     """Reconcile the whole folder with the ledger: what changed while nobody watched is applied now, and
     every file is cut anew when the chunking settings changed since the last sync."""
     signature = chunker_for(kb).signature
     rechunk = kb.chunking != signature and bool(kb.files())
     if rechunk:
         log.info("the chunking changed (%s -> %s): every file is cut anew", kb.chunking, signature)
-    report = ingest_paths(kb, [REGIONS_FILE, *scan(kb.settings.docs), *kb.files()], rechunk)
+    report = ingest_paths(kb, [REGIONS_FILE, *scan(kb.settings.docs), *kb.files()], report, rechunk)
     kb.record_chunking(signature)
     return report

@@ -20,7 +20,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from ingest.pipeline import FileKind, classify, ingest_paths, scan
+from ingest.health import IngestHealth
+from ingest.pipeline import FileKind, classify, embed_ahead, ingest_paths, scan
 from kb.knowledge import KnowledgeBase
 
 log = logging.getLogger("kb.watcher")
@@ -29,6 +30,8 @@ IGNORED_EVENTS = ("opened", "closed_no_write")
 FINAL_EVENTS = ("closed", "moved")
 RETRY = 5.0
 """Seconds before paths whose ingest failed as a whole (not a file's own error) are tried again."""
+BIG_FILE_BYTES = 16_000
+"""A file larger than this (some dozen chunks) is embedded ahead in slices, with small saves served between."""
 SETTLE = 0.02
 """Quiet time after a final event: enough for a second write of the same save to join the first."""
 
@@ -61,6 +64,7 @@ class FolderWatcher:
         self.batch_files = batch_files
         self.mode = "stopped"
         """``inotify`` (native events), ``polling`` (fallback when native events are unavailable) or ``stopped``."""
+        self.health = IngestHealth()
         self._pending: dict[str, float] = {}
         """Path -> the moment it may be ingested, unless another event pushes it back."""
         self._busy = False
@@ -86,10 +90,9 @@ class FolderWatcher:
             if rel is None or rel == ".":
                 continue
             if is_directory:
-                # A folder moved in or out: what is under it now, and what the ledger had under it.
-                found = scan(self.root / rel) if (self.root / rel).is_dir() else []
-                wanted += [f"{rel}/{f}" for f in found]
-                wanted += [known for known in self.kb.files() if known.startswith(rel + "/")]
+                # Looked into when due, not now: a file moved into a folder just created may not be there yet
+                # (and arrive before the folder is watched), which once retired its document.
+                wanted.append(rel + "/")
             elif classify(rel) is not FileKind.ignored:
                 wanted.append(rel)  # a sidecar or defaults file stands for the files it governs
         with self._wake:
@@ -120,16 +123,56 @@ class FolderWatcher:
                     del self._pending[path]
                 self._busy = True
             try:
-                self._ingest(due)
+                self._ingest_small_first(due)
             finally:
                 with self._wake:
                     self._busy = False
 
+    def _big(self, path: str) -> bool:
+        try:
+            return (self.root / path).stat().st_size > BIG_FILE_BYTES
+        except OSError:
+            return False
+
+    def _expand(self, paths: list[str]) -> list[str]:
+        """A folder (``rel/``) stands for what is under it now and what the ledger had under it."""
+        files = [path for path in paths if not path.endswith("/")]
+        known = self.kb.files() if len(files) < len(paths) else {}
+        for folder in (path for path in paths if path.endswith("/")):
+            found = scan(self.root / folder) if (self.root / folder).is_dir() else []
+            files += [f"{folder}{f}" for f in found] + [k for k in known if k.startswith(folder)]
+        return sorted(set(files))
+
+    def _ingest_small_first(self, paths: list[str]) -> None:
+        """Small saves first, together; then each big file alone, its embedding interleaved with small saves
+        that arrive meanwhile (a 15k-section file once held up a one-paragraph edit for 105 s)."""
+        paths = self._expand(paths)
+        big = [path for path in paths if self._big(path)]
+        small = [path for path in paths if path not in big]
+        if small:
+            self._ingest(small)
+        for path in big:
+            try:
+                embed_ahead(self.kb, path, self._ingest_due_small_saves)
+            except Exception as exc:  # ingest_paths below meets the same problem and handles it
+                log.warning("embedding %s ahead failed (%s); ingesting it directly", path, exc)
+            self._ingest([path])
+
+    def _ingest_due_small_saves(self) -> None:
+        with self._wake:
+            due, _ = self._due()
+        small = [path for path in due if not self._big(path)]  # file I/O outside the lock
+        with self._wake:
+            small = [path for path in small if self._pending.pop(path, None) is not None]
+        if small:
+            self._ingest(self._expand(small))
+
     def _ingest(self, paths: list[str]) -> None:
         try:
-            ingest_paths(self.kb, paths)
-        except Exception:  # a bad regions.yaml, a store hiccup or a bug must never stop the watcher
+            self.health.succeeded(ingest_paths(self.kb, paths))
+        except Exception as exc:  # a bad regions.yaml, a store hiccup or a bug must never stop the watcher
             log.exception("ingest of %d changed paths failed; retrying in %.0f s", len(paths), RETRY)
+            self.health.failed(exc, self.kb.now())
             with self._wake:
                 for path in paths:
                     self._pending.setdefault(path, time.monotonic() + RETRY)
@@ -162,6 +205,11 @@ class FolderWatcher:
         if self._thread.is_alive():
             self._thread.join(timeout=30)
         self.mode = "stopped"
+
+    def queued(self) -> int:
+        """Paths waiting to be ingested."""
+        with self._wake:
+            return len(self._pending)
 
     def idle(self) -> bool:
         """Nothing waiting to be ingested (what is being ingested right now still counts as busy)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,6 +43,8 @@ class RiskTier(StrEnum):
 
 GLOBAL = "global"
 _REGION = re.compile(r"^[A-Z]{2,3}(-[A-Z0-9]{1,8})*$")
+REGION_CODE = r"\s*([Gg][Ll][Oo][Bb][Aa][Ll]|[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)\s*"
+"""What ``normalize_region`` accepts, as a regular expression for the OpenAPI schema."""
 
 
 def normalize_region(value: str) -> str:
@@ -74,6 +76,11 @@ class FrontMatter(BaseModel):
     owner: str | None = None
     risk_tier: RiskTier = RiskTier.low
     see: list[str] = Field(default_factory=list)
+
+    @field_validator("effective_from", "effective_to", "review_by", mode="before")
+    @classmethod
+    def _when(cls, value: object) -> object:
+        return date_or_datetime(value)
 
     @field_validator("region", mode="before")
     @classmethod
@@ -128,20 +135,44 @@ def validate_front_matter(raw: dict[str, Any], path: str) -> FrontMatter:
     return front
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 8999
+"""Years kb accepts in a date or moment: far enough from 1 and 9999 that an offset, a review cycle or a day
+added never overflows (``9999-12-31T23:59:59-12:00`` once gave a 500)."""
+YEAR_PATTERN = r"^(19|[2-8][0-9])[0-9][0-9]-"
+"""The same range, for the OpenAPI schema of a date or datetime string."""
+_ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+
+
+def date_or_datetime(value: object) -> object:
+    """A text that is a bare ISO date is that date, whatever the YAML or JSON quoting: ``"2027-06-30"`` must not
+    become midnight (a day earlier as an inclusive end), and a datetime with an offset keeps its offset."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return date.fromisoformat(text) if _ISO_DATE.match(text) else datetime.fromisoformat(text)
+        except ValueError:
+            return value  # the model's own validation names the key and what was expected
+    return value
+
+
 def start_of(value: date | datetime, zone: ZoneInfo) -> datetime:
-    """The UTC moment a date (midnight in ``zone``) or a datetime (naive ones read in ``zone``) begins."""
+    """The UTC moment a date (midnight in ``zone``) or a datetime (naive ones read in ``zone``) begins.
+
+    Raises ValueError for a year outside FIRST_YEAR..LAST_YEAR."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"{value.isoformat()} is out of range: use a year from {FIRST_YEAR} to {LAST_YEAR}")
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=zone)
     else:
         moment = datetime.combine(value, time.min, tzinfo=zone)
-    return moment.astimezone(ZoneInfo("UTC"))
+    return moment.astimezone(UTC)
 
 
 def end_of(value: date | datetime, zone: ZoneInfo) -> datetime:
     """Exclusive end: a date is the last day in force (inclusive), a datetime the moment it stops."""
     if isinstance(value, datetime):
         return start_of(value, zone)
-    return start_of(value + timedelta(days=1), zone)
+    return start_of(value, zone) + timedelta(days=1)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
     KBError                      500  base; never raised as such
     ├── InvalidRequest           400  a query or parameter a client sent is wrong
     ├── Unauthorized             401  an API key is required and was missing or wrong
+    ├── BodyTooLarge             413  a request body over KB_MAX_BODY_BYTES
     ├── DocumentNotFound         404  no series with that doc_id
     ├── VersionNotFound          404  that doc_id has no such version (in that region)
     ├── InvalidDocument          422  a policy file cannot be read or validated
@@ -39,6 +40,11 @@ class InvalidRequest(KBError):
 class Unauthorized(KBError):
     status = 401
     code = "unauthorized"
+
+
+class BodyTooLarge(KBError):
+    status = 413
+    code = "body_too_large"
 
 
 class DocumentNotFound(KBError):

@@ -75,7 +75,8 @@ class SeriesSummary:
     versions: int
 
 
-def _lock(data_dir: Path) -> IO[str]:
+def lock_data(data_dir: Path) -> IO[str]:
+    """Hold ``--data`` for this process (released when the handle closes or the process ends)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     handle = open(data_dir / "kb.lock", "a+")  # noqa: SIM115 - held for the life of the process
     try:
@@ -124,9 +125,16 @@ class KnowledgeBase:
         """Date-driven events up to this moment are in the feed (the ledger keeps it across restarts)."""
 
     @classmethod
-    def open(cls, settings: Settings, embedder: Embedder | None = None, clock: Clock = utc_now) -> KnowledgeBase:
-        """Lock ``--data``, repair the store from the ledger, and load what is in force into memory."""
-        lock = _lock(settings.data)
+    def open(
+        cls,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        clock: Clock = utc_now,
+        lock: IO[str] | None = None,
+    ) -> KnowledgeBase:
+        """Lock ``--data`` (unless ``lock`` already holds it), repair the store from the ledger, and load what is
+        in force into memory."""
+        lock = lock or lock_data(settings.data)
         try:
             embedder = embedder or load_embedder(settings.model, settings.embedder, settings.data / "models")
             ledger = Ledger(settings.data / "ledger.sqlite3")

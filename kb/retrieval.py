@@ -53,7 +53,10 @@ class QueryRequest:
         """``as_of`` as a UTC moment: a date means the start of that day in the service's zone."""
         if self.as_of is None:
             return now
-        return start_of(self.as_of, zone)  # type: ignore[arg-type]
+        try:
+            return start_of(self.as_of, zone)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise InvalidRequest(f"as_of: {exc}") from None
 
     def admits(self, validity: Validity) -> bool:
         record = validity.record

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated keys; when set, /v1 and /report need one."
     )
+    allow_open: bool = Field(
+        False, description="Let `kb serve` listen on a non-loopback address with no KB_API_KEYS: anyone may read."
+    )
+    max_body_bytes: int = Field(1_000_000, ge=1, description="Larger request bodies are refused with 413.")
     watch: bool = Field(True, description="`kb serve` watches the folder and ingests every change.")
     debounce_ms: int = Field(
         100, ge=0, le=10_000, description="A changed file is ingested once it has been quiet this long."
@@ -81,6 +85,9 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(1_000_000, ge=1, description="Larger policy files are rejected as parse errors.")
     max_converted_bytes: int = Field(
         20_000_000, ge=1, description="Larger DOCX, PDF and HTML files are rejected as parse errors before conversion."
+    )
+    max_chunks_per_file: int = Field(
+        500, ge=1, description="A file cut into more chunks is rejected as a parse error (split it into documents)."
     )
     pii: PiiPolicy = Field(
         PiiPolicy.flag,
@@ -97,6 +104,7 @@ class Settings(BaseSettings):
         None, description="Key of the HMAC-SHA256 signature (X-KB-Signature) of each webhook body."
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    access_log: bool = Field(False, description="`kb serve` logs one line per HTTP request (uvicorn's access log).")
 
     @field_validator("docs", "data")
     @classmethod
@@ -137,6 +145,14 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _no_empty_key(cls, value: object) -> object:
+        # Runs first: `KB_API_KEYS=","` or `"a,,b"` must not quietly mean "no keys" or skip one.
+        if isinstance(value, str) and value.strip() and any(not key.strip() for key in value.split(",")):
+            raise ValueError("an empty key in the comma-separated list (a stray comma?)")
         return value
 
     @property

@@ -364,11 +364,23 @@ def select(
 CSV_COLUMNS = tuple(f.name for f in fields(StalenessRow))
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    """A text a spreadsheet would run as a formula (a title or owner from a file, ``=HYPERLINK(...)``) is
+    written with a leading apostrophe, which spreadsheets show as plain text."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: Iterable[StalenessRow]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        values = [getattr(row, column) for column in CSV_COLUMNS]
-        writer.writerow(["" if v is None else v for v in values])
+        writer.writerow([_cell(getattr(row, column)) for column in CSV_COLUMNS])
     return out.getvalue()

@@ -61,6 +61,17 @@ class ChunkStore:
         self.rebuilt = rebuilt
         """True when the collection was (re)created: every chunk the ledger names must be embedded again."""
         self._batch = int(client.get_max_batch_size())
+        self.errors = 0
+        """Operations that failed since opening (a full disk, a read-only folder, a server down): for /metrics."""
+
+    @contextlib.contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        try:
+            with _translated(action):
+                yield
+        except StoreError:
+            self.errors += 1
+            raise
 
     @classmethod
     def open(cls, data_dir: Path, chroma_url: str | None, model_id: str, dim: int) -> ChunkStore:
@@ -84,13 +95,13 @@ class ChunkStore:
     def missing(self, ids: Sequence[str]) -> list[str]:
         """The ids not embedded yet, in the order given."""
         found: set[str] = set()
-        with _translated("look up chunks"):
+        with self._guard("look up chunks"):
             for start in range(0, len(ids), self._batch):
                 found.update(self._collection.get(ids=list(ids[start : start + self._batch]), include=[])["ids"])
         return [chunk_id for chunk_id in ids if chunk_id not in found]
 
     def add(self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str]) -> None:
-        with _translated("write chunks"):
+        with self._guard("write chunks"):
             for start in range(0, len(ids), self._batch):
                 end = start + self._batch
                 self._collection.upsert(
@@ -101,26 +112,27 @@ class ChunkStore:
         """Vectors in the order of ``ids``; every id must be stored."""
         by_id: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(ids))  # versions share chunks, and Chroma refuses a repeated id
-        with _translated("read vectors"):
+        with self._guard("read vectors"):
             for start in range(0, len(unique), self._batch):
                 got = self._collection.get(ids=unique[start : start + self._batch], include=["embeddings"])
                 by_id.update(zip(got["ids"], got["embeddings"], strict=True))
         absent = [chunk_id for chunk_id in ids if chunk_id not in by_id]
         if absent:
+            self.errors += 1
             raise StoreError(f"{len(absent)} chunks are missing from the vector store, e.g. {absent[0]}")
         if not ids:
             return np.zeros((0, 0), dtype=np.float32)
         return np.asarray([by_id[chunk_id] for chunk_id in ids], dtype=np.float32)
 
     def ids(self) -> set[str]:
-        with _translated("list chunks"):
+        with self._guard("list chunks"):
             return set(self._collection.get(include=[])["ids"])
 
     def delete(self, ids: Sequence[str]) -> None:
-        with _translated("delete chunks"):
+        with self._guard("delete chunks"):
             for start in range(0, len(ids), self._batch):
                 self._collection.delete(ids=list(ids[start : start + self._batch]))
 
     def count(self) -> int:
-        with _translated("count chunks"):
+        with self._guard("count chunks"):
             return int(self._collection.count())

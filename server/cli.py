@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from rich.table import Table
 from ingest.pipeline import IngestReport, sync
 from kb.documents import normalize_region
 from kb.errors import ConfigError, KBError
-from kb.knowledge import KnowledgeBase
+from kb.knowledge import KnowledgeBase, lock_data
 from kb.retrieval import QueryRequest, RetrievalMode
 from kb.settings import Settings
 from kb.staleness import Severity, StalenessReason, select, to_csv
@@ -60,17 +63,29 @@ def _opened(docs: Path | None, data: Path | None) -> Iterator[tuple[KnowledgeBas
         kb.close()
 
 
-def _fail_on_kb_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except KBError as exc:
-            click.echo(f"Error: {exc.message}", err=True)
-            sys.exit(1)
+def _exit_on_errors(code: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A kb error is one ``Error:`` line and exit ``code``, never a traceback."""
 
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except KBError as exc:
+                click.echo(f"Error: {exc.message}", err=True)
+                sys.exit(code)
+
+        wrapper.__name__ = func.__name__
+        wrapper.__doc__ = func.__doc__
+        return wrapper
+
+    return decorate
+
+
+_fail_on_kb_errors = _exit_on_errors(1)
+REPORT_HIGH = 1
+"""`kb report` found a row of high severity: a scheduled job alerts."""
+REPORT_ERROR = 2
+"""`kb report` could not make the report (like click's own usage errors): not to be taken for "rows found"."""
 
 
 @click.group()
@@ -79,13 +94,32 @@ def cli() -> None:
     """kb keeps agents on current, regional policy."""
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings) -> None:
+    """No keys and a non-loopback address would serve every policy to anyone who can reach the port."""
+    if settings.api_keys or _loopback(settings.host):
+        return
+    if not settings.allow_open:
+        raise ConfigError(
+            f"refusing to listen on {settings.host} with no API keys: anyone who can reach it could read every "
+            "policy; set KB_API_KEYS, or KB_ALLOW_OPEN=true if that is what you want"
+        )
+    click.echo(f"Warning: listening on {settings.host} with no API keys (KB_ALLOW_OPEN=true)", err=True)
+
+
 @cli.command()
 @folder_options
 @click.option("--host", help="Listen address [KB_HOST, 127.0.0.1].")
 @click.option("--port", type=int, help="Listen port [KB_PORT, 8000].")
 @_fail_on_kb_errors
 def serve(docs: Path | None, data: Path | None, host: str | None, port: int | None) -> None:
-    """Sync the folder, then serve the retrieval API."""
+    """Sync the folder, then serve the retrieval API (the port answers /healthz from the start)."""
     import uvicorn
 
     from server.app import create_app
@@ -93,8 +127,46 @@ def serve(docs: Path | None, data: Path | None, host: str | None, port: int | No
     settings = _settings(docs=docs, data=data, host=host, port=port)
     if not settings.docs.is_dir():
         raise ConfigError(f"the policy folder {settings.docs} does not exist (--docs or KB_DOCS)")
+    check_exposure(settings)
+    # Both checks come before the model loads and the folder syncs, so a mistake is told at once.
+    lock = lock_data(settings.data)
+    listening = _bind(settings.host, settings.port)
     _logging(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    if not settings.api_keys and _loopback(settings.host):
+        logging.getLogger("kb.server").info("no KB_API_KEYS: listening on %s (this machine) only", settings.host)
+    failures: list[BaseException] = []
+
+    def stop_on_failure(exc: BaseException) -> None:
+        failures.append(exc)
+        server.should_exit = True
+
+    app = create_app(
+        settings, open_kb=partial(KnowledgeBase.open, lock=lock), background=True, on_startup_failure=stop_on_failure
+    )
+    config = uvicorn.Config(
+        app, log_level=settings.log_level.lower(), access_log=settings.access_log, timeout_graceful_shutdown=5
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[listening])
+    if failures:
+        error = failures[0]
+        raise error if isinstance(error, KBError) else ConfigError(f"start-up failed: {error}")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (another kb serve? use --port)"
+        ) from None
+    listening.listen(2048)
+    listening.set_inheritable(True)
+    return listening
 
 
 @cli.command()
@@ -215,7 +287,7 @@ def docs(docs: Path | None, data: Path | None, show_all: bool) -> None:
 @click.option("--owner", "owners", multiple=True, help="Only rows of this owner (repeatable).")
 @click.option("--region", "regions", multiple=True, help="Only rows of this region (repeatable).")
 @click.option("--severity", "severities", multiple=True, type=click.Choice([s.value for s in Severity]))
-@_fail_on_kb_errors
+@_exit_on_errors(REPORT_ERROR)
 def report(
     docs: Path | None,
     data: Path | None,
@@ -225,7 +297,8 @@ def report(
     regions: tuple[str, ...],
     severities: tuple[str, ...],
 ) -> None:
-    """The staleness report; exits 1 when a row is of high severity, so a scheduled job can alert."""
+    """The staleness report; exits 1 when a row is of high severity, so a scheduled job can alert, and 2 when
+    the report cannot be made."""
     from server.schemas import StalenessRowOut
 
     try:
@@ -259,7 +332,7 @@ def report(
             )
         console.print(table if rows else "Nothing needs attention.")
     if any(row.severity is Severity.high for row in rows):
-        sys.exit(1)
+        sys.exit(REPORT_HIGH)
 
 
 _STYLE = {Severity.high: "bold red", Severity.medium: "yellow", Severity.low: "default"}

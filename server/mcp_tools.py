@@ -6,7 +6,6 @@ agent gets the same citation, validity and flags whichever door it comes through
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -16,9 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import Field
-from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute
 
 from kb.documents import DocType, RiskTier
 from kb.errors import KBError
@@ -149,30 +146,8 @@ def build_mcp(get_kb: Callable[[], KnowledgeBase]) -> MCPServer:
     return server
 
 
-def _given_key(scope: Scope) -> str:
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
-    auth = headers.get("authorization", "")
-    return auth[7:].strip() if auth.lower().startswith("bearer ") else headers.get("x-api-key", "")
-
-
-class KeyGuard:
-    """KB_API_KEYS for /mcp as for /v1: the same headers, the same error body."""
-
-    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
-        self.app, self.keys = app, keys
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        given = _given_key(scope).encode()
-        if self.keys and not any(secrets.compare_digest(given, key.encode()) for key in self.keys):
-            message = "a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)"
-            response = JSONResponse({"error": {"code": "unauthorized", "message": message}}, status_code=401)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
 def http_routes(server: MCPServer, settings: Settings) -> list[BaseRoute]:
-    """The streamable HTTP endpoint at /mcp, behind the API keys, to add to the FastAPI app's routes.
+    """The streamable HTTP endpoint at /mcp, to add to the FastAPI app's routes (server/guard.py checks the key).
 
     DNS-rebinding protection stays on when kb listens on loopback (a browser page cannot reach it); on
     another address the API keys guard it instead.
@@ -181,10 +156,4 @@ def http_routes(server: MCPServer, settings: Settings) -> list[BaseRoute]:
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     app = server.streamable_http_app(streamable_http_path="/mcp", transport_security=security, host=settings.host)
-    out: list[BaseRoute] = []
-    for route in app.routes:
-        if isinstance(route, Route):
-            out.append(Route(route.path, KeyGuard(route.endpoint, settings.api_keys), methods=route.methods))
-        else:
-            out.append(route)
-    return out
+    return list(app.routes)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kb.documents import DocType, RiskTier
+from kb.documents import FIRST_YEAR, LAST_YEAR, REGION_CODE, YEAR_PATTERN, DocType, RiskTier, date_or_datetime
 from kb.feed import ChangeKind, ChangePage, payload
 from kb.knowledge import SeriesSummary
 from kb.ledger import Event, StoredChunk
@@ -18,11 +18,24 @@ from kb.timeline import Validity, VersionStatus
 class QueryBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question, in plain words.")
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="The question, in plain words (not only spaces).",
+        # Not only white space, as Python's str.strip() sees it (which also strips \x1c-\x1f and \x85).
+        json_schema_extra={"pattern": r"[^\s\x1c-\x1f\x85]"},
+    )
     k: int = Field(5, ge=1, le=MAX_K, description="How many chunks to return.")
-    region: str = Field("global", description="The agent's region; its chain falls back to global.")
-    as_of: date | datetime | None = Field(
-        None, description="Another moment: a date means the start of that day in the service's zone."
+    region: str = Field(
+        "global",
+        description="The agent's region; its chain falls back to global.",
+        json_schema_extra={"pattern": f"^{REGION_CODE}$"},
+    )
+    as_of: datetime | date | None = Field(
+        None,
+        description=f"Another moment: a date means the start of that day in the service's zone; "
+        f"years {FIRST_YEAR} to {LAST_YEAR}.",
+        json_schema_extra={"pattern": YEAR_PATTERN},
     )
     doc_types: list[DocType] | None = None
     products: list[str] | None = None
@@ -37,6 +50,11 @@ class QueryBody(BaseModel):
         description="Relevance floor: results scoring below it are left out, and when none clears it `results` "
         "is empty and `warnings` says nothing in force answers well. Default KB_MIN_SCORE; -1 serves everything.",
     )
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _when(cls, value: object) -> object:
+        return date_or_datetime(value)
 
     def to_request(self) -> QueryRequest:
         return QueryRequest(self.query, self.k, self.region, self.as_of, self.doc_types, self.products,

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from kb.documents import REGION_CODE
 from kb.feed import MAX_LIMIT
 from kb.knowledge import KnowledgeBase
 from server.routes import knowledge_base
@@ -16,8 +17,18 @@ _ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 422, 503)}
 @router.get("/changes", response_model=ChangesOut, responses=_ERRORS)  # type: ignore[arg-type]
 def changes(
     kb: Annotated[KnowledgeBase, Depends(knowledge_base)],
-    since: Annotated[str | None, Query(description="The `next` of an earlier answer; none: from the start.")] = None,
-    region: Annotated[str | None, Query(max_length=40, description="Only events on this region's chain.")] = None,
+    since: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9]{0,18}$", description="The `next` of an earlier answer; none: from the start."),
+    ] = None,
+    region: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="Only events on this region's chain.",
+            json_schema_extra={"pattern": f"^{REGION_CODE}$"},
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> ChangesOut:
     """Every change to what agents are served, oldest first; date-driven ones (took_effect, ended) at their moment."""

@@ -10,7 +10,7 @@ from server.routes import knowledge_base
 from server.schemas import ErrorOut, QueryBody, QueryOut
 
 router = APIRouter(prefix="/v1", tags=["retrieval"])
-_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 422, 503)}
+_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 413, 422, 503)}
 
 
 @router.post("/query", response_model=QueryOut, responses=_ERRORS)  # type: ignore[arg-type]

@@ -19,8 +19,14 @@ from kb.staleness import Severity, StalenessReason, StalenessRow
 from kb.timeline import VersionStatus
 from server.routes import knowledge_base
 from server.routes.staleness import Filter
+from server.schemas import ErrorOut
 
 router = APIRouter(tags=["report"])
+# The pages are HTML, their errors JSON: a "model" here would be documented as text/html.
+_ERRORS = {
+    code: {"description": "Error", "content": {"application/json": {"schema": ErrorOut.model_json_schema()}}}
+    for code in (400, 401, 404, 503)
+}
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent.parent / "templates"),
     autoescape=select_autoescape(["html"]),
@@ -38,11 +44,17 @@ SORTS: dict[str, Callable[[StalenessRow], Any]] = {
 }
 
 
+def _ingest_problem(request: Request) -> dict[str, object] | None:
+    """What the watcher's failing batches say (a full disk, a store down), for a banner above the report."""
+    watcher = request.app.state.kb_state.watcher
+    return watcher.health.describe() if watcher is not None and watcher.health.failing else None
+
+
 def _page(template: str, **context: Any) -> HTMLResponse:
     return HTMLResponse(_templates.get_template(template).render(**context))
 
 
-@router.get("/report", response_class=HTMLResponse)
+@router.get("/report", response_class=HTMLResponse, responses=_ERRORS)  # type: ignore[arg-type]
 def report(
     request: Request,
     kb: KB,
@@ -77,12 +89,13 @@ def report(
         sort=sort,
         order=order,
         link=link,
+        ingest=_ingest_problem(request),
         query=str(request.url.query),
         documents=kb.documents(include_all=True),
     )
 
 
-@router.get("/report/documents/{doc_id:path}", response_class=HTMLResponse)
+@router.get("/report/documents/{doc_id:path}", response_class=HTMLResponse, responses=_ERRORS)  # type: ignore[arg-type]
 def document_page(doc_id: str, kb: KB) -> HTMLResponse:
     """Every version of one document in every region: validity, status and what changed from the one before."""
     history = kb.history(doc_id)

@@ -9,7 +9,7 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse
 
-from kb.documents import normalize_region
+from kb.documents import REGION_CODE, normalize_region
 from kb.errors import InvalidRequest
 from kb.knowledge import KnowledgeBase
 from kb.staleness import Severity, StalenessReason, StalenessRow, select, to_csv
@@ -48,11 +48,32 @@ class StalenessFilter:
         return select(rows, self.reasons, self.owners, self.regions, self.severities)
 
 
+def _listed(item: str) -> dict[str, object]:
+    """The schema of a parameter that takes ``item``s, repeated or comma-separated, empty parts ignored."""
+    return {"items": {"type": "string", "pattern": rf"^\s*({item}\s*)?(,\s*({item}\s*)?)*$"}}
+
+
+def _one_of(kind: type[StrEnum]) -> str:
+    return "(" + "|".join(member.value for member in kind) + ")"
+
+
 def staleness_filter(
-    reason: Annotated[list[str] | None, Query(description="Reasons to keep (repeat or comma-separate).")] = None,
+    reason: Annotated[
+        list[str] | None,
+        Query(
+            description="Reasons to keep (repeat or comma-separate).",
+            json_schema_extra=_listed(_one_of(StalenessReason)),
+        ),
+    ] = None,
     owner: Annotated[list[str] | None, Query(description="Owners to keep, compared case-insensitively.")] = None,
-    region: Annotated[list[str] | None, Query(description="Regions to keep, e.g. global, EU.")] = None,
-    severity: Annotated[list[str] | None, Query(description="Severities to keep: low, medium, high.")] = None,
+    region: Annotated[
+        list[str] | None,
+        Query(description="Regions to keep, e.g. global, EU.", json_schema_extra=_listed(f"({REGION_CODE})")),
+    ] = None,
+    severity: Annotated[
+        list[str] | None,
+        Query(description="Severities to keep: low, medium, high.", json_schema_extra=_listed(_one_of(Severity))),
+    ] = None,
 ) -> StalenessFilter:
     try:
         regions = [normalize_region(value) for value in _values(region)]
@@ -77,7 +98,11 @@ def staleness(kb: KB, wanted: Filter) -> StalenessOut:
     )
 
 
-@router.get("/staleness.csv", response_class=PlainTextResponse, responses=_ERRORS)  # type: ignore[arg-type]
-def staleness_csv(kb: KB, wanted: Filter) -> PlainTextResponse:
+class CsvResponse(PlainTextResponse):
+    media_type = "text/csv"
+
+
+@router.get("/staleness.csv", response_class=CsvResponse, responses=_ERRORS)  # type: ignore[arg-type]
+def staleness_csv(kb: KB, wanted: Filter) -> CsvResponse:
     """The same rows as CSV, for a spreadsheet; takes the same filters."""
-    return PlainTextResponse(to_csv(wanted.apply(kb.staleness())), media_type="text/csv; charset=utf-8")
+    return CsvResponse(to_csv(wanted.apply(kb.staleness())))

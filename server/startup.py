@@ -1,0 +1,124 @@
+"""The service's life: open the knowledge base, watch, sync the folder, then say ready; and what /readyz tells.
+
+``kb serve`` runs this on a thread so that the port answers /healthz at once and /readyz gives 503 with
+progress through a long start-up sync (a 369 s rebuild once left an orchestrator's liveness probe nothing
+to talk to). Tests run it inline, so that the service is ready when their client opens.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ingest.pipeline import IngestReport, sync
+from ingest.watcher import FolderWatcher
+from kb.errors import NotReady
+from kb.knowledge import KnowledgeBase
+from kb.settings import Settings
+from kb.webhooks import WebhookDispatcher
+from server.metrics import Metrics
+
+log = logging.getLogger("kb.server")
+
+
+class Phase(StrEnum):
+    opening = "opening"
+    """Loading the model, the ledger and what is in force."""
+    syncing = "syncing"
+    """Bringing the ledger in line with the folder."""
+    ready = "ready"
+    """Serving."""
+    failed = "failed"
+    """Start-up failed; /healthz says so, so that a supervisor restarts the process."""
+    stopping = "stopping"
+    """Shutting down."""
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    kb: KnowledgeBase | None = None
+    watcher: FolderWatcher | None = None
+    webhooks: WebhookDispatcher | None = None
+    phase: Phase = Phase.opening
+    startup: IngestReport = field(default_factory=IngestReport)
+    """The start-up sync, filled in as it runs: its counts are /readyz's progress."""
+    error: str | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+
+    @property
+    def ready(self) -> bool:
+        return self.phase is Phase.ready
+
+    def serving_kb(self) -> KnowledgeBase:
+        """The knowledge base once it is ready to answer; the one lookup of routes and MCP tools alike."""
+        if self.kb is None or not self.ready:
+            raise NotReady("the index is still loading; retry shortly")
+        return self.kb
+
+    def progress(self) -> dict[str, object]:
+        body: dict[str, object] = {"phase": self.phase.value}
+        if self.phase is Phase.syncing:
+            body["files_done"], body["files_total"] = self.startup.done, self.startup.total
+            body["chunks_embedded"] = self.startup.embedded
+        if self.error:
+            body["error"] = self.error
+        return body
+
+
+def start(
+    state: AppState,
+    open_kb: Callable[[], KnowledgeBase],
+    sync_folder: bool,
+    on_failure: Callable[[BaseException], None] | None,
+) -> None:
+    try:
+        state.kb = open_kb()
+        settings = state.settings
+        if settings.webhooks and settings.webhook_secret:
+            state.webhooks = WebhookDispatcher(state.kb, settings.webhooks, settings.webhook_secret)
+            state.webhooks.start()
+        if sync_folder and state.settings.watch:
+            # Watch first, then reconcile: a save during the start-up sync is not lost.
+            state.watcher = FolderWatcher(state.kb, debounce=state.settings.debounce_ms / 1000)
+            state.watcher.start()
+        if sync_folder:
+            state.phase = Phase.syncing
+            sync(state.kb, state.startup)
+        state.phase = Phase.ready
+    except BaseException as exc:
+        state.phase, state.error = Phase.failed, str(exc)
+        log.error("start-up failed: %s", exc, exc_info=not hasattr(exc, "code"))
+        if on_failure is None:
+            raise
+        on_failure(exc)
+
+
+def start_in_background(
+    state: AppState,
+    open_kb: Callable[[], KnowledgeBase],
+    sync_folder: bool,
+    on_failure: Callable[[BaseException], None] | None,
+) -> threading.Thread:
+    thread = threading.Thread(
+        target=start, args=(state, open_kb, sync_folder, on_failure), name="kb-startup", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def stop(state: AppState, starting: threading.Thread | None) -> None:
+    state.phase = Phase.stopping
+    if state.watcher is not None:
+        state.watcher.stop()
+    if state.webhooks is not None:
+        state.webhooks.stop()
+    if starting is not None and starting.is_alive():
+        # The sync is crash-safe (each version switches in one transaction): the next start resumes it.
+        log.warning("stopped during the start-up sync; the next start finishes it")
+        return
+    if state.kb is not None:
+        state.kb.close()
