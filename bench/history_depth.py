@@ -32,6 +32,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic import (  # noqa: E402
+    EVERY,
     QUESTIONS,
     REGIONS,
     fill,
@@ -107,7 +108,7 @@ def main() -> None:
         for http in servers.values():
             warm(http, regions)
         for i in range(args.queries):
-            body = {"query": QUESTIONS[i % len(QUESTIONS)], "region": regions[i % len(regions)], "k": args.k}
+            body = {"query": QUESTIONS[i % len(QUESTIONS)], "region": regions[i % len(regions)], "k": args.k, **EVERY}
             for depth in depths[i % len(depths) :] + depths[: i % len(depths)]:  # each goes first in turn
                 http = servers[depth]
                 t = time.perf_counter()
