@@ -268,9 +268,12 @@ class Ledger:
 
     # -- versions --------------------------------------------------------------------------------
 
-    def versions(self, *, include_replaced: bool = False) -> list[VersionRecord]:
-        where = "" if include_replaced else "WHERE replaced_at IS NULL"
-        return [VersionRecord._from_row(r) for r in self._rows(f"SELECT * FROM versions {where} ORDER BY id")]
+    def versions(self) -> list[VersionRecord]:
+        """Current revisions of every version (a corrected text's earlier revisions left out)."""
+        return [
+            VersionRecord._from_row(r)
+            for r in self._rows("SELECT * FROM versions WHERE replaced_at IS NULL ORDER BY id")
+        ]
 
     def series(self, doc_id: str, region: str) -> list[VersionRecord]:
         """Current revisions of one series, oldest version first."""

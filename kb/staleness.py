@@ -47,18 +47,6 @@ class StalenessReason(StrEnum):
     """A file of a type kb does not read (not Markdown, text, DOCX, PDF or HTML) sits in the folder: not served."""
 
 
-SERVED_FLAGS = frozenset(
-    {
-        StalenessReason.review_overdue,
-        StalenessReason.review_due_soon,
-        StalenessReason.expiring_soon,
-        StalenessReason.variant_out_of_sync,
-        StalenessReason.pii_detected,
-    }
-)
-"""Reasons that do not stop a chunk being served: they travel with it as ``flags``."""
-
-
 class Severity(StrEnum):
     low = "low"
     """Worth a look this month."""

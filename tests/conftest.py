@@ -43,6 +43,14 @@ class Clock:
         self.now = datetime.fromisoformat(iso).replace(tzinfo=UTC)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that reaches the model, directly or through another fixture, is slow: the fast tier
+    (``pytest -m "not slow"``) runs in seconds on pure logic alone."""
+    for item in items:
+        if {"embedder", "model_cache"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the session's ONNX export of the model lives: exported once per test session."""

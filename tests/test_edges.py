@@ -132,6 +132,7 @@ def test_staleness_csv_cannot_carry_a_formula(settings: Settings, embedder: Embe
     assert all(not value.startswith(("=", "+", "-", "@")) for row in rows for value in row.values())
 
 
+@pytest.mark.slow  # runs the model itself, outside the embedder fixture
 def test_kb_report_exit_codes(docs: Path, tmp_path: Path) -> None:
     """Regression: `kb report` exited 1 both for "high rows" and for errors; now 0 clean, 1 high rows, 2 error."""
     folders = ["--docs", str(docs), "--data", str(tmp_path / "data")]

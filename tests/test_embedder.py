@@ -186,6 +186,7 @@ def test_a_damaged_cached_model_is_never_used(
     assert "exporter unavailable" in caplog.text and "embedding with torch instead" in caplog.text
 
 
+@pytest.mark.slow  # runs the model itself, outside the embedder fixture
 def test_an_export_that_fails_verification_falls_back_to_torch_and_is_remembered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -214,6 +215,7 @@ def test_a_failed_export_falls_back_to_torch_and_is_retried(tmp_path: Path, monk
     assert not (tmp_path / f"{DEFAULT_MODEL}.json").exists()  # a broken exporter may be fixed: nothing remembered
 
 
+@pytest.mark.slow  # runs the model itself, outside the embedder fixture
 def test_kb_embedder_torch_gives_the_torch_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KB_EMBEDDER", "torch")
     (tmp_path / "policies").mkdir()

@@ -186,6 +186,7 @@ def test_an_unknown_mode_is_a_422_with_the_error_shape(service: Service) -> None
     assert set(response.json()["error"]) == {"code", "message"}
 
 
+@pytest.mark.slow  # runs the model itself, outside the embedder fixture
 def test_kb_query_takes_a_mode(docs: Path, tmp_path: Path) -> None:
     _corpus(docs)
     folders = ["--docs", str(docs), "--data", str(tmp_path / "cli-data")]

@@ -65,12 +65,14 @@ def report(
     """The staleness report and the documents in force; filter and sort with the query string."""
     everything = kb.staleness()
     rows = sorted(wanted.apply(everything), key=SORTS[sort], reverse=order == "desc")
-    filters = {"reason": wanted.reasons, "owner": wanted.owners, "region": wanted.regions,
-               "severity": wanted.severities}  # fmt: skip
+    filters: dict[str, list[str]] = {
+        "reason": [str(r) for r in wanted.reasons], "owner": wanted.owners, "region": wanted.regions,
+        "severity": [str(s) for s in wanted.severities],
+    }  # fmt: skip
 
     def link(**change: str) -> str:
         """This page's address with some parameters changed (an empty value drops the filter)."""
-        params = {key: ",".join(map(str, values)) for key, values in filters.items() if values}
+        params = {key: ",".join(values) for key, values in filters.items() if values}
         params |= {"sort": sort, "order": order} | change
         return "/report?" + urlencode({key: value for key, value in params.items() if value})
 
@@ -85,7 +87,7 @@ def report(
         severities=[severity.value for severity in Severity],
         owners=sorted({row.owner for row in everything if row.owner}, key=str.casefold),
         regions=sorted({row.region for row in everything if row.region}),
-        selected={key: [str(v) for v in values] for key, values in filters.items()},
+        selected=filters,
         sort=sort,
         order=order,
         link=link,
