@@ -38,36 +38,38 @@ class _BoundedLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                raise _TooLarge(f"more than {MAX_ALIASES} aliases (*name)")
+                raise TooLarge(f"more than {MAX_ALIASES} aliases (*name)")
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise _TooLarge(f"nested more than {MAX_DEPTH} levels deep")
+                raise TooLarge(f"nested more than {MAX_DEPTH} levels deep")
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
 
-class _TooLarge(Exception):
-    pass
+class TooLarge(Exception):
+    """YAML past the bounds: too many aliases, too deep, too large once expanded (a 448-byte alias bomb once
+    became a 50 MB blob)."""
 
 
 def _count_values(value: Any, budget: int, depth: int = 0) -> int:
     """Values in ``value`` as JSON would write them out (shared ones counted each time), stopping past budget."""
     if depth > MAX_DEPTH:
-        raise _TooLarge(f"nested more than {MAX_DEPTH} levels deep (a value that contains itself?)")
+        raise TooLarge(f"nested more than {MAX_DEPTH} levels deep (a value that contains itself?)")
     used = 1
     children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
     for child in children:
         used += _count_values(child, budget - used, depth + 1)
         if used > budget:
-            raise _TooLarge(f"expands to more than {MAX_VALUES:,} values (aliases of aliases?)")
+            raise TooLarge(f"expands to more than {MAX_VALUES:,} values (aliases of aliases?)")
     return used
 
 
-def _load_bounded(text: str) -> Any:
+def load_bounded(text: str) -> Any:
+    """``yaml.safe_load`` within the bounds: raises ``yaml.YAMLError`` or :class:`TooLarge`."""
     if len(text.encode("utf-8")) > MAX_FRONT_MATTER_BYTES:
-        raise _TooLarge(f"is over {MAX_FRONT_MATTER_BYTES:,} bytes")
+        raise TooLarge(f"is over {MAX_FRONT_MATTER_BYTES:,} bytes")
     loader = _BoundedLoader(text)
     try:
         raw = loader.get_single_data()
@@ -103,10 +105,10 @@ def split_front_matter(path: str, text: str) -> tuple[dict[str, Any], str]:
     else:
         raise InvalidDocument(path, "front matter starts with --- but has no closing --- line")
     try:
-        raw = _load_bounded("".join(lines[1:end])) or {}
+        raw = load_bounded("".join(lines[1:end])) or {}
     except yaml.YAMLError as exc:
         raise InvalidDocument(path, f"front matter is not valid YAML: {yaml_problem(exc, first_line=2)}") from None
-    except _TooLarge as exc:
+    except TooLarge as exc:
         raise InvalidDocument(path, f"front matter {exc}; keep it to plain keys and values") from None
     if not isinstance(raw, dict):
         raise InvalidDocument(path, "front matter must be a mapping of key: value lines")

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from ingest.files import OutsideFolder, read_inside
+from ingest.frontmatter import TooLarge, load_bounded
 from kb.documents import validate_front_matter
 from kb.errors import InvalidDocument, yaml_problem
 
@@ -52,9 +54,11 @@ def metadata_files(root: Path, rel: str) -> list[MetadataFile]:
     found = []
     for candidate in candidates:
         try:
-            found.append(MetadataFile(candidate, (root / candidate).read_bytes()))
+            found.append(MetadataFile(candidate, read_inside(root, candidate)))
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             continue
+        except OutsideFolder:
+            raise InvalidDocument(rel, f"its metadata file {candidate} links outside the policy folder") from None
         except OSError as exc:
             raise InvalidDocument(rel, f"cannot read its metadata file {candidate} ({exc.strerror or exc})") from None
     return found
@@ -74,11 +78,13 @@ def combined_hash(data: bytes, metadata: list[MetadataFile]) -> str:
 
 def _keys(rel: str, meta: MetadataFile) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(meta.data.decode("utf-8-sig")) or {}
+        raw = load_bounded(meta.data.decode("utf-8-sig")) or {}
     except UnicodeDecodeError:
         raise InvalidDocument(rel, f"its metadata file {meta.path} is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise InvalidDocument(rel, f"its metadata file {meta.path} is not valid YAML: {yaml_problem(exc)}") from None
+    except TooLarge as exc:
+        raise InvalidDocument(rel, f"its metadata file {meta.path} {exc}; keep it to plain keys and values") from None
     if not isinstance(raw, dict):
         raise InvalidDocument(rel, f"its metadata file {meta.path} must be a mapping of key: value lines")
     keys = {str(k): v for k, v in raw.items()}

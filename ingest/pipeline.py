@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ingest.chunking import Chunker
 from ingest.convert import SUFFIXES, TEXT_FORMATS, format_of, page_at, to_markdown
+from ingest.files import OutsideFolder, read_inside
 from ingest.frontmatter import decode, read_document, split_front_matter
 from ingest.markdown import link_targets, parse_sections
 from ingest.metadata import MetadataFile, combined_hash, described_file, is_defaults, is_sidecar, merged_keys
@@ -183,10 +184,9 @@ def _read(root: Path, path: str) -> bytes | str:
     """The file's bytes, or why they may not be read: nothing outside the folder is ever read (a link to
     /etc/passwd must not be served), while a link that stays inside the folder is an ordinary file."""
     try:
-        real = (root / path).resolve(strict=True)
-        if not real.is_relative_to(root.resolve()):
-            return "is a symbolic link to a file outside the policy folder; only files inside --docs are read"
-        return real.read_bytes()
+        return read_inside(root, path)
+    except OutsideFolder:
+        return "is a symbolic link to a file outside the policy folder; only files inside --docs are read"
     except OSError as exc:
         return f"cannot read the file ({exc.strerror or exc})"
 

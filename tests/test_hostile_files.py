@@ -241,3 +241,23 @@ def test_a_move_into_a_new_folder_keeps_the_version(live: Live, docs: Path) -> N
             wrong.append((n, live.versions("gift"), source))
     assert wrong == []
     assert "never expire" in live.first_text("gift card expiry")
+
+
+def test_a_sidecar_or_defaults_file_is_bounded_and_read_inside_the_folder_like_front_matter(
+    service: Service, docs: Path, tmp_path: Path
+) -> None:
+    """Regression: sidecars and defaults files were parsed by plain yaml.safe_load (an alias bomb went through)
+    and read through links that led out of the folder."""
+    write_doc(docs, "bomb.md", POLICY.format(days=30))
+    (docs / "bomb.md.meta.yaml").write_text(alias_bomb())
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("owner: Someone Outside\n")
+    (docs / "eu").mkdir()
+    write_doc(docs, "eu/terms.md", POLICY.format(days=14))
+    (docs / "eu/_defaults.yaml").symlink_to(outside)
+
+    failed = service.sync().failed
+
+    assert "more than 50 aliases" in failed["bomb.md"]
+    assert "links outside the policy folder" in failed["eu/terms.md"]
+    assert service.http.get("/v1/documents/bomb").status_code == 404
