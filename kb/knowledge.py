@@ -39,6 +39,7 @@ from kb.settings import Settings
 from kb.staleness import Inspector, StalenessReason, StalenessRow, StalenessRules, ended_gap
 from kb.store import ChunkStore
 from kb.timeline import Resolution, Timeline, Validity, VersionStatus
+from kb.writes import Write, WritePlan, plan_write
 
 log = logging.getLogger(__name__)
 
@@ -273,11 +274,27 @@ class KnowledgeBase:
                     self._due = edge
             self._resolutions.clear()
 
-    def _conflicting_source(self, record: VersionRecord, path: str) -> bool:
-        if record.source == path or not (self.settings.docs / record.source).exists():
-            return False
+    def _refuse_a_second_source(self, doc: Document, plan: WritePlan) -> None:
+        """A version another existing file defines is not redefined by this one (``conflict`` in the report)."""
+        record = plan.same
+        if doc.version is None or record is None or record.source == doc.source:
+            return
+        if not (self.settings.docs / record.source).exists():
+            return
         owner = self.ledger.file(record.source)
-        return owner is not None and owner.version_id == record.id
+        if owner is not None and owner.version_id == record.id:
+            raise ConflictingDocument(
+                doc.source,
+                f"version {doc.version} of {doc.doc_id} ({doc.region}) is already defined by {record.source}; "
+                "give one of the files another version or doc_id",
+            )
+
+    def _release_the_series_left(self, previous_id: int | None, doc: Document, now: datetime) -> None:
+        """The file now claims another doc_id or region: the series it left has lost its file (rule 4)."""
+        if previous_id is not None:
+            moved_from = self.ledger.version(previous_id)
+            if moved_from.series != (doc.doc_id, doc.region):
+                self._release(moved_from.id, now)
 
     def apply(
         self, doc: Document, chunks: Sequence[Chunk], file_hash: str, vectors: Mapping[str, np.ndarray] | None = None
@@ -290,49 +307,34 @@ class KnowledgeBase:
         now = self.now()
         with self._lock:
             series = [v.record for v in self.timeline.series(doc.doc_id, doc.region)]
-            if doc.version is not None:
-                same = next((r for r in series if r.version == doc.version), None)
-                if same is not None and self._conflicting_source(same, doc.source):
-                    raise ConflictingDocument(
-                        doc.source,
-                        f"version {doc.version} of {doc.doc_id} ({doc.region}) is already defined by {same.source}; "
-                        "give one of the files another version or doc_id",
-                    )
             previous = self.ledger.file(doc.source)
-            if previous is not None and previous.version_id is not None:
-                moved_from = self.ledger.version(previous.version_id)
-                if moved_from.series != (doc.doc_id, doc.region):
-                    # The file now claims another doc_id or region: the series it left has lost its file.
-                    self._release(moved_from.id, now)
-            if doc.version is None:
-                same = next((r for r in series if previous and r.id == previous.version_id), None)
-                if same is not None and same.content_hash != doc.content_hash:
-                    same = None  # the body changed: a new version, not a correction
+            previous_id = previous.version_id if previous is not None else None
+            ids = [c.chunk_id for c in chunks]
+            plan = plan_write(doc, series, previous_id, file_hash, ids, self.ledger.chunk_ids)
+            self._refuse_a_second_source(doc, plan)
+            self._release_the_series_left(previous_id, doc, now)
             self.catch_up(writing=True)
-            if (
-                same is not None
-                and same.file_hash == file_hash
-                and self.ledger.chunk_ids(same.id) == [c.chunk_id for c in chunks]  # else cut anew: re-chunked
-            ):
-                if same.retired_at or same.retracted_at:
-                    back = feed.published(same, now, restored=True)
-                    self.ledger.restore_version(same.id, doc.source, file_hash, now, back)
-                    self._notify()
-                    self._refresh(same.series)
-                    return Applied(Change.restored, self.ledger.version(same.id), len(chunks))
+            same = plan.same
+            if plan.write is Write.unchanged and same is not None:
                 self.ledger.record_file(doc.source, file_hash, doc.doc_id, same.id, now)
                 return Applied(Change.unchanged, same, len(chunks))
+            if plan.write is Write.restore and same is not None:
+                self.ledger.restore_version(
+                    same.id, doc.source, file_hash, now, feed.published(same, now, restored=True)
+                )
+                self._notify()
+                self._refresh(same.series)
+                return Applied(Change.restored, self.ledger.version(same.id), len(chunks))
             matrix = self._vectors(chunks, series, vectors or {})
-            number = same.version if same else (doc.version or max((r.version for r in series), default=0) + 1)
             effective_from = doc.effective_from or (same.effective_from if same else now)
             review_due = doc.review_by or effective_from + (doc.review_every or self.settings.default_review_interval)
             record = self.ledger.commit_version(
-                doc, number, effective_from, review_due, chunks, file_hash, now, replaces=same,
+                doc, plan.number, effective_from, review_due, chunks, file_hash, now, replaces=same,
                 event=lambda written: feed.published(written, now, corrected=same is not None),
             )  # fmt: skip
             if same is not None:
                 self.index.drop(same.id)
-            self.index.put(record.id, [c.chunk_id for c in chunks], matrix, [c.embed_text for c in chunks])
+            self.index.put(record.id, ids, matrix, [c.embed_text for c in chunks])
             self._refresh(record.series, records=[*(r for r in series if same is None or r.id != same.id), record])
             self._notify()
             return Applied(Change.corrected if same else Change.new_version, record, len(chunks))

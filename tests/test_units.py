@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from kb import pii
-from kb.documents import DocType, RiskTier
+from kb.documents import DocType, Document, RiskTier
 from kb.errors import ConfigError
 from kb.index import VectorIndex
 from kb.ledger import VersionRecord
 from kb.regions import RegionTree
 from kb.timeline import Timeline, VersionStatus, series_validity
+from kb.writes import Write, plan_write
 
 _ids = count(1)
 
@@ -120,3 +121,30 @@ def test_a_search_sees_only_the_versions_it_is_given() -> None:
 )
 def test_personal_data_is_found_by_its_checks_and_skus_prices_and_dates_are_not(text: str, kinds: list[str]) -> None:
     assert [f.kind.value for f in pii.scan(text)] == kinds
+
+
+def document(version: int | None, body: str = "c") -> Document:
+    return Document(
+        doc_id="returns", region="global", title="Returns", doc_type=DocType.policy, products=(), version=version,
+        effective_from=None, effective_to=None, review_by=None, review_every=None, owner=None,
+        risk_tier=RiskTier.low, source="returns.md", content_hash=body,
+    )  # fmt: skip
+
+
+def test_rule3_the_write_plan_corrects_a_kept_version_and_numbers_a_new_one() -> None:
+    v1, v2 = record(1, "2026-01-01"), record(2, "2026-06-01")
+    stored = {v1.id: ["a"], v2.id: ["b"]}.__getitem__
+
+    def plan(doc: Document, previous: int | None, file: str = "f", chunks: tuple[str, ...] = ("b",)) -> tuple:
+        result = plan_write(doc, [v1, v2], previous, file, chunks, stored)
+        return result.write, result.same.id if result.same else None, result.number
+
+    assert plan(document(2), v2.id) == (Write.unchanged, v2.id, 2)
+    assert plan(document(2), v2.id, file="edited") == (Write.correct, v2.id, 2)
+    assert plan(document(2), v2.id, chunks=("b1", "b2")) == (Write.correct, v2.id, 2), "cut anew: a correction"
+    assert plan(document(None, body="c"), v2.id, file="keys only") == (Write.correct, v2.id, 2)
+    assert plan(document(None, body="new text"), v2.id, file="edited") == (Write.new, None, 3)
+    assert plan(document(7), None) == (Write.new, None, 7)
+    gone = record(3, "2026-01-01", retired_at=day("2026-03-01"))
+    back = plan_write(document(3), [gone], gone.id, "f", ["c"], {gone.id: ["c"]}.__getitem__)
+    assert (back.write, back.number) == (Write.restore, 3)
