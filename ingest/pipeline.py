@@ -272,8 +272,12 @@ def ingest_paths(
 
     ``report`` is filled in as the work goes, for whoever shows its progress. ``rechunk``: read unchanged
     files too, so that versions cut by another chunker are cut anew."""
+    with kb.writer:
+        return _ingest_paths(kb, paths, report if report is not None else IngestReport(), rechunk)
+
+
+def _ingest_paths(kb: KnowledgeBase, paths: Iterable[str], report: IngestReport, rechunk: bool) -> IngestReport:
     root = kb.settings.docs
-    report = report if report is not None else IngestReport()
     wanted = set(paths)
     if REGIONS_FILE in wanted:
         error = kb.reload_regions()
@@ -411,10 +415,11 @@ def scan(root: Path) -> list[str]:
 def sync(kb: KnowledgeBase, report: IngestReport | None = None) -> IngestReport:
     """Reconcile the whole folder with the ledger: what changed while nobody watched is applied now, and
     every file is cut anew when the chunking settings changed since the last sync."""
-    signature = chunker_for(kb).signature
-    rechunk = kb.chunking != signature and bool(kb.files())
-    if rechunk:
-        log.info("the chunking changed (%s -> %s): every file is cut anew", kb.chunking, signature)
-    report = ingest_paths(kb, [REGIONS_FILE, *scan(kb.settings.docs), *kb.files()], report, rechunk)
-    kb.record_chunking(signature)
-    return report
+    with kb.writer:
+        signature = chunker_for(kb).signature
+        rechunk = kb.chunking != signature and bool(kb.files())
+        if rechunk:
+            log.info("the chunking changed (%s -> %s): every file is cut anew", kb.chunking, signature)
+        report = ingest_paths(kb, [REGIONS_FILE, *scan(kb.settings.docs), *kb.files()], report, rechunk)
+        kb.record_chunking(signature)
+        return report

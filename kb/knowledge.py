@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -113,11 +114,14 @@ class KnowledgeBase:
         self.clock = clock
         self._lock_file = lock
         self._lock = threading.RLock()
+        self.writer = threading.RLock()
+        """Held by whoever ingests (the start-up sync, the watcher, ``kb ingest``): one writer at a time."""
         self._regions_backup = settings.data / "regions.last-good.yaml"
         self.regions = RegionTree.load(self._regions_backup)
         self.timeline = Timeline(ledger.versions())
         self.index = VectorIndex(embedder.dim, self._load_blocks)
         self._resolutions: dict[tuple[str, ...], list[Resolution]] = {}
+        self._staleness_counts: tuple[tuple[int, datetime], Counter[StalenessReason]] | None = None
         self._listeners: list[Callable[[], None]] = []
         self._due: datetime | None = None
         """The next moment a version starts or ends after the feed's mark; None when none (or not yet known)."""
@@ -547,11 +551,13 @@ class KnowledgeBase:
                     break
         return out
 
-    def _inspector(self, at: datetime, files: dict[str, FileRecord] | None = None) -> Inspector:
-        """``files`` only for the report: the flags of a query never read them (and a query must stay cheap)."""
+    def _rules(self) -> StalenessRules:
         settings = self.settings
-        rules = StalenessRules(settings.expiring_soon, settings.review_due_soon, settings.stale_after, settings.pii)
-        return Inspector(self.timeline, self.regions, files or {}, at, rules)
+        return StalenessRules(settings.expiring_soon, settings.review_due_soon, settings.stale_after, settings.pii)
+
+    def _inspector(self, at: datetime) -> Inspector:
+        """The flags of a query: it never reads the files table (and a query must stay cheap)."""
+        return Inspector(self.timeline, self.regions, {}, at, self._rules())
 
     def documents(self, include_all: bool = False) -> list[SeriesSummary]:
         now = self.now()
@@ -611,8 +617,19 @@ class KnowledgeBase:
         # Only a rejected file's previous version is named in the report: not every version of the ledger.
         versions = {f.version_id: self.ledger.version(f.version_id) for f in files.values()
                     if f.error and f.version_id is not None}  # fmt: skip
-        with self._lock:
-            return self._inspector(self.now(), files).report(versions)
+        with self._lock:  # a snapshot, so that writes and queries need not wait for the whole report
+            timeline, regions = self.timeline.snapshot(), self.regions
+        rules = self._rules()
+        return Inspector(timeline, regions, files, self.now(), rules).report(versions)
+
+    def staleness_counts(self) -> Counter[StalenessReason]:
+        """Report rows by reason, for /metrics: worked out again after a write or once a minute, never on every
+        scrape (a scrape once recomputed the whole report, holding queries back meanwhile)."""
+        key = (self.ledger.writes, self.now().replace(second=0, microsecond=0))
+        cached = self._staleness_counts
+        if cached is None or cached[0] != key:
+            cached = self._staleness_counts = (key, Counter(row.reason for row in self.staleness()))
+        return cached[1]
 
     def stats(self) -> dict[str, int]:
         now = self.now()

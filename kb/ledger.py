@@ -245,6 +245,8 @@ class Ledger:
             for name, kind in columns.items():
                 if name not in present:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        self.writes = 0
+        """Write transactions committed by this process: what is derived from the ledger is cached by it."""
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -261,6 +263,7 @@ class Ledger:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self.writes += 1
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:

@@ -118,6 +118,13 @@ class Timeline:
     def series(self, doc_id: str, region: str) -> list[Validity]:
         return self._by_region.get(region, {}).get(doc_id, [])
 
+    def snapshot(self) -> Timeline:
+        """A copy that later writes leave alone, to read at leisure outside the lock writes take: the lists of
+        validities are shared, as a write replaces a series' list and never changes one in place."""
+        copy = Timeline()
+        copy._by_region = {region: dict(docs) for region, docs in self._by_region.items()}
+        return copy
+
     def all_series(self) -> Iterable[list[Validity]]:
         for docs in self._by_region.values():
             yield from docs.values()

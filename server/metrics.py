@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections import Counter
 
 from ingest.health import IngestHealth
 from ingest.pipeline import IngestReport
@@ -66,7 +65,7 @@ class Metrics:
                          f"kb_store_errors_total {kb.store.errors}")  # fmt: skip
         for name, value in kb.stats().items():
             lines += [f"# TYPE kb_{name} gauge", f"kb_{name} {value}"]
-        counts = Counter(row.reason for row in kb.staleness())
+        counts = kb.staleness_counts()
         # Every reason, zeros included: an alert rule must see a series drop to 0, not vanish.
         lines += _metric(
             "kb_staleness_rows", "gauge", "Staleness report rows by reason.",
