@@ -24,8 +24,8 @@ from kb import pii
 from kb.documents import Chunk, Document
 from kb.errors import InvalidDocument, PersonalData
 from kb.knowledge import Change, KnowledgeBase
-from kb.ledger import FileRecord
 from kb.pii import PiiPolicy
+from kb.records import FileRecord
 from kb.regions import REGIONS_FILE
 from kb.settings import Settings
 from kb.timeline import VersionStatus

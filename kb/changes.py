@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kb.ledger import StoredChunk
+from kb.records import StoredChunk
 
 
 @dataclass(frozen=True)

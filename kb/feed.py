@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from kb.ledger import Event, VersionRecord
+from kb.records import Event, VersionRecord
 from kb.timeline import Validity, VersionStatus
 
 MAX_LIMIT = 1000

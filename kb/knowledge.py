@@ -33,7 +33,8 @@ from kb.errors import (
     VersionNotFound,
 )
 from kb.index import VectorIndex
-from kb.ledger import Event, FileRecord, Ledger, StoredChunk, VersionRecord
+from kb.ledger import Ledger
+from kb.records import Event, FileRecord, StoredChunk, VersionRecord
 from kb.regions import REGIONS_FILE, RegionTree
 from kb.retrieval import QueryAnswer, QueryRequest, QueryResult, RetrievalMode
 from kb.settings import Settings

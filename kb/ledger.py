@@ -12,12 +12,12 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kb.documents import Chunk, DocType, Document, RiskTier
+from kb.records import Event, FileRecord, StoredChunk, VersionRecord, WebhookState
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -111,122 +111,40 @@ def _moment(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-@dataclass(frozen=True)
-class VersionRecord:
-    id: int
-    doc_id: str
-    region: str
-    version: int
-    revision: int
-    title: str
-    doc_type: DocType
-    products: tuple[str, ...]
-    owner: str | None
-    risk_tier: RiskTier
-    meta: dict[str, Any]
-    effective_from: datetime
-    effective_to: datetime | None
-    """Declared exclusive end; the end that applies also depends on the next version (kb.timeline)."""
-    review_due: datetime | None
-    source: str
-    content_hash: str
-    """Hash of the body alone: equal bodies mean an edit touched only front matter."""
-    file_hash: str
-    explicit_version: bool
-    ingested_at: datetime
-    replaced_at: datetime | None
-    retracted_at: datetime | None
-    retired_at: datetime | None
-    references: tuple[str, ...] = ()
-    """``doc:<doc_id>`` (a ``see:`` key) and ``file:<path>`` (a Markdown link to another policy file)."""
-    pii: dict[str, int] = field(default_factory=dict)
-    """Personal data found in the file, by kind (before any redaction)."""
-
-    @property
-    def series(self) -> tuple[str, str]:
-        return (self.doc_id, self.region)
-
-    @classmethod
-    def _from_row(cls, row: sqlite3.Row) -> VersionRecord:
-        return cls(
-            id=row["id"],
-            doc_id=row["doc_id"],
-            region=row["region"],
-            version=row["version"],
-            revision=row["revision"],
-            title=row["title"],
-            doc_type=DocType(row["doc_type"]),
-            products=tuple(json.loads(row["products"])),
-            owner=row["owner"],
-            risk_tier=RiskTier(row["risk_tier"]),
-            meta=json.loads(row["meta"]),
-            effective_from=datetime.fromisoformat(row["effective_from"]),
-            effective_to=_moment(row["effective_to"]),
-            review_due=_moment(row["review_due"]),
-            source=row["source"],
-            content_hash=row["content_hash"],
-            file_hash=row["file_hash"],
-            explicit_version=bool(row["explicit_version"]),
-            ingested_at=datetime.fromisoformat(row["ingested_at"]),
-            replaced_at=_moment(row["replaced_at"]),
-            retracted_at=_moment(row["retracted_at"]),
-            retired_at=_moment(row["retired_at"]),
-            references=tuple(json.loads(row["refs"])),
-            pii=json.loads(row["pii"]),
-        )
+def _version(row: sqlite3.Row) -> VersionRecord:
+    return VersionRecord(
+        id=row["id"],
+        doc_id=row["doc_id"],
+        region=row["region"],
+        version=row["version"],
+        revision=row["revision"],
+        title=row["title"],
+        doc_type=DocType(row["doc_type"]),
+        products=tuple(json.loads(row["products"])),
+        owner=row["owner"],
+        risk_tier=RiskTier(row["risk_tier"]),
+        meta=json.loads(row["meta"]),
+        effective_from=datetime.fromisoformat(row["effective_from"]),
+        effective_to=_moment(row["effective_to"]),
+        review_due=_moment(row["review_due"]),
+        source=row["source"],
+        content_hash=row["content_hash"],
+        file_hash=row["file_hash"],
+        explicit_version=bool(row["explicit_version"]),
+        ingested_at=datetime.fromisoformat(row["ingested_at"]),
+        replaced_at=_moment(row["replaced_at"]),
+        retracted_at=_moment(row["retracted_at"]),
+        retired_at=_moment(row["retired_at"]),
+        references=tuple(json.loads(row["refs"])),
+        pii=json.loads(row["pii"]),
+    )
 
 
-@dataclass(frozen=True)
-class FileRecord:
-    path: str
-    content_hash: str
-    doc_id: str | None
-    version_id: int | None
-    error: str | None
-    error_since: datetime | None
-    error_kind: str | None = None
-    """The staleness reason of the error: parse_error, conflict or pii_detected."""
-
-
-@dataclass(frozen=True)
-class StoredChunk:
-    chunk_id: str
-    section: tuple[str, ...]
-    text: str
-    page: int | None = None
-    """The PDF page the chunk comes from."""
-
-
-@dataclass(frozen=True)
-class Event:
-    """One entry of the change feed (kb.feed); ``cursor`` is its position, 0 until it is stored."""
-
-    at: datetime
-    kind: str
-    doc_id: str | None
-    region: str | None
-    version: int | None
-    source: str
-    summary: str
-    cursor: int = 0
-
-    @classmethod
-    def _from_row(cls, row: sqlite3.Row) -> Event:
-        return cls(
-            datetime.fromisoformat(row["at"]), row["kind"], row["doc_id"], row["region"], row["version"],
-            row["source"], row["summary"], row["id"],
-        )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class WebhookState:
-    url: str
-    cursor: int
-    """The last event delivered to this receiver."""
-    attempts: int
-    """Failed attempts at the next event since its last success."""
-    next_attempt_at: datetime | None
-    last_error: str | None
+def _event(row: sqlite3.Row) -> Event:
+    return Event(
+    datetime.fromisoformat(row["at"]), row["kind"], row["doc_id"], row["region"], row["version"],
+    row["source"], row["summary"], row["id"],
+    )  # fmt: skip
 
 
 class Ledger:
@@ -273,10 +191,7 @@ class Ledger:
 
     def versions(self) -> list[VersionRecord]:
         """Current revisions of every version (a corrected text's earlier revisions left out)."""
-        return [
-            VersionRecord._from_row(r)
-            for r in self._rows("SELECT * FROM versions WHERE replaced_at IS NULL ORDER BY id")
-        ]
+        return [_version(r) for r in self._rows("SELECT * FROM versions WHERE replaced_at IS NULL ORDER BY id")]
 
     def series(self, doc_id: str, region: str) -> list[VersionRecord]:
         """Current revisions of one series, oldest version first."""
@@ -284,15 +199,15 @@ class Ledger:
             "SELECT * FROM versions WHERE doc_id = ? AND region = ? AND replaced_at IS NULL ORDER BY version",
             (doc_id, region),
         )
-        return [VersionRecord._from_row(r) for r in rows]
+        return [_version(r) for r in rows]
 
     def history(self, doc_id: str) -> list[VersionRecord]:
         """Every revision of every version in every region of one document."""
         rows = self._rows("SELECT * FROM versions WHERE doc_id = ? ORDER BY region, version, revision", (doc_id,))
-        return [VersionRecord._from_row(r) for r in rows]
+        return [_version(r) for r in rows]
 
     def version(self, version_id: int) -> VersionRecord:
-        return VersionRecord._from_row(self._rows("SELECT * FROM versions WHERE id = ?", (version_id,))[0])
+        return _version(self._rows("SELECT * FROM versions WHERE id = ?", (version_id,))[0])
 
     def commit_version(
         self,
@@ -336,7 +251,7 @@ class Ledger:
             self._put_file(db, doc.source, file_hash, doc.doc_id, version_id, now)
             if event is not None:
                 row = db.execute("SELECT * FROM versions WHERE id = ?", (version_id,)).fetchone()
-                self._insert_events(db, [event(VersionRecord._from_row(row))])
+                self._insert_events(db, [event(_version(row))])
         return self.version(version_id)
 
     def end_version(self, version_id: int, column: str, now: datetime, event: Event | None = None) -> None:
@@ -521,7 +436,7 @@ class Ledger:
             params.extend(regions)  # type: ignore[arg-type]
         with self._lock:
             rows = self._db.execute(f"SELECT * FROM events WHERE {where} ORDER BY id LIMIT ?", (*params, limit))
-            events = [Event._from_row(r) for r in rows.fetchall()]
+            events = [_event(r) for r in rows.fetchall()]
             if len(events) == limit:
                 return events, events[-1].cursor
             newest = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]

@@ -14,8 +14,8 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from kb import pii
-from kb.ledger import FileRecord, VersionRecord
 from kb.pii import PiiPolicy
+from kb.records import FileRecord, VersionRecord
 from kb.regions import REGIONS_FILE, RegionTree
 from kb.timeline import Timeline, Validity, VersionStatus
 

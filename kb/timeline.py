@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
 
-from kb.ledger import VersionRecord
+from kb.records import VersionRecord
 
 
 class VersionStatus(StrEnum):

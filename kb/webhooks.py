@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from kb.feed import payload
 from kb.knowledge import KnowledgeBase
-from kb.ledger import Event
+from kb.records import Event
 
 log = logging.getLogger("kb.webhooks")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kb.documents import Document
-from kb.ledger import VersionRecord
+from kb.records import VersionRecord
 
 
 class Write(StrEnum):

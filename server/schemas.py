@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from kb.documents import FIRST_YEAR, LAST_YEAR, REGION_CODE, YEAR_PATTERN, DocType, RiskTier, date_or_datetime
 from kb.feed import ChangeKind, ChangePage, payload
 from kb.knowledge import SeriesSummary
-from kb.ledger import Event, StoredChunk
+from kb.records import Event, StoredChunk
 from kb.retrieval import MAX_K, MAX_QUERY_CHARS, QueryAnswer, QueryRequest, RetrievalMode
 from kb.staleness import Severity, StalenessReason, StalenessRow
 from kb.timeline import Validity, VersionStatus

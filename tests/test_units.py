@@ -13,7 +13,7 @@ from kb import pii
 from kb.documents import DocType, Document, RiskTier
 from kb.errors import ConfigError
 from kb.index import VectorIndex
-from kb.ledger import VersionRecord
+from kb.records import VersionRecord
 from kb.regions import RegionTree
 from kb.timeline import Timeline, VersionStatus, series_validity
 from kb.writes import Write, plan_write
