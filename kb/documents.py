@@ -59,7 +59,7 @@ def normalize_region(value: str) -> str:
 
 
 class FrontMatter(BaseModel):
-    """The keys of DESIGN.md; unknown keys are kept in ``model_extra`` as metadata."""
+    """The front-matter keys of the README; unknown keys are kept in ``model_extra`` as metadata."""
 
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
 

@@ -1,4 +1,5 @@
-"""Which version is in force when and where: rules 1, 2, 6 and 7 of DESIGN.md, decided at query time.
+"""Which version is in force when and where, decided at query time: rules 1, 2, 6 and 7 of the README
+("How versions behave").
 
 A version is in force on ``[effective_from, end)``; ``end`` is the earliest of its own ``effective_to``, the
 ``effective_from`` of the next (not retracted) version of its series, and the moment its file was deleted.

@@ -1,4 +1,4 @@
-"""Files other than Markdown (DESIGN.md "Files other than Markdown"): real DOCX, PDF, HTML and text files made
+"""Files other than Markdown (the README, "Files other than Markdown"): real DOCX, PDF, HTML and text files made
 in each test, their metadata from sidecars and folder defaults, and every way such a file can fail."""
 
 from __future__ import annotations

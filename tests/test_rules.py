@@ -1,4 +1,5 @@
-"""Each rule of DESIGN.md, through the HTTP API, with a real Chroma store and the real embedder."""
+"""Each rule of the README ("How versions behave"), through the HTTP API, with a real Chroma store and the real
+embedder."""
 
 from __future__ import annotations
 
