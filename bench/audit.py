@@ -2,7 +2,7 @@
 
 Builds, in a temporary folder, 40 documents from the bodies of ``policies/`` and the development corpus
 (bench/quality/dev/docs), each with 3-6 versions whose figures (days, amounts, percentages) change from one
-version to the next, half of them with an EU variant of their own figures; the last global version is in force
+version to the next, two in three with an EU variant of their own figures; the last global version is in force
 on the audit day. Then audits, as a global agent, claims of six kinds:
 
 - ``superseded``: a sentence of an earlier version that a later one changed (expected ``outdated``);
@@ -128,9 +128,9 @@ def build(folder: Path, documents: int, rng: random.Random) -> list[Claim]:
         for text in versions[:-1]:
             out += [Claim("superseded", s, doc_id, "outdated") for s in _sentences(text) if s not in current]
         out += [Claim("in_force", s, doc_id, "current") for s in current]
-        if n % 2 == 0:
+        if n % 3:
             variant = versions[-1]
-            for sentence in rng.sample(live, k=min(4, len(live))):
+            for sentence in rng.sample(live, k=min(5, len(live))):
                 variant = variant.replace(sentence, _mutate(sentence, rng, used), 1)
             front = {"doc_id": doc_id, "title": doc_id.title() + " (EU)", "region": "EU", "version": 1,
                      "effective_from": "2025-01-01", "doc_type": "policy"}  # fmt: skip

@@ -21,6 +21,9 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*+\u2022]|\d{1,3}[.)])\s+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(\[$\u20ac\u00a3])")
 _CHUNK_CITE = re.compile(r"\[?\s*chunk[:\s#]\s*([0-9a-f]{8,64})\s*\]?", re.IGNORECASE)
 _VERSION_CITE = re.compile(r"[(\[]\s*([a-z0-9][a-z0-9_-]{1,80})\s*,?\s+v(?:ersion\s*)?(\d{1,4})\s*[)\]]", re.IGNORECASE)
+_CITE = r"\[\s*chunk[:\s#]\s*[0-9a-f]{8,64}\s*\]"
+_TRAILING_CITE = re.compile(rf"([.!?])\s*({_CITE}(?:\s*{_CITE})*)", re.IGNORECASE)
+"""A citation after the full stop ("... a refund. [chunk:ab12]") belongs to the sentence before it."""
 _WORD = re.compile(r"[$\u20ac\u00a3]?\d+(?:[.,:]\d+)*%?|[a-z][a-z'-]*", re.IGNORECASE)
 _NUMBER = re.compile(r"[$\u20ac\u00a3]?\d+(?:[.,]\d+)*")
 _STOP = frozenset(
@@ -52,10 +55,16 @@ def split_claims(text: str) -> list[DraftClaim]:
     """Sentences and list items of a draft, each whole with its numbers and units."""
     out = []
     for line in text.splitlines():
-        line = _LIST_ITEM.sub("", line).strip()
+        line = _TRAILING_CITE.sub(r" \2\1", _LIST_ITEM.sub("", line).strip())
         if not line:
             continue
-        for sentence in _SENTENCE_END.split(line):
+        parts: list[str] = []
+        for part in _SENTENCE_END.split(line):
+            if parts and not _WORD.findall(_VERSION_CITE.sub(" ", _CHUNK_CITE.sub(" ", part))):
+                parts[-1] += " " + part  # "... a refund. [chunk:ab12]": the citation belongs to the sentence before
+            else:
+                parts.append(part)
+        for sentence in parts:
             sentence = sentence.strip()
             chunks = tuple(m.group(1).lower() for m in _CHUNK_CITE.finditer(sentence))
             without_chunks = _CHUNK_CITE.sub(" ", sentence)
