@@ -30,9 +30,8 @@ OFF_TOPIC = "Our cafeteria serves pistachio ice cream to visitors every Friday a
 def _corpus(docs: Path) -> None:
     (docs / "regions.yaml").write_text("EU: global\n", encoding="utf-8")
     for version, sentence, start in ((1, OLD, "2025-01-01"), (2, NOW, "2026-06-01"), (3, NEXT, "2027-03-01")):
-        fee = {1: "$70", 2: "$50", 3: "$50"}[version]
-        write_doc(docs, f"returns-v{version}.md",
-                  f"# Returns\n\n{sentence}\n\n## Restocking\n\nA restocking fee of {fee} applies to opened furniture.\n",
+        fee = f"A restocking fee of {'$70' if version == 1 else '$50'} applies to opened furniture."
+        write_doc(docs, f"returns-v{version}.md", f"# Returns\n\n{sentence}\n\n## Restocking\n\n{fee}\n",
                   doc_id="returns", version=version, effective_from=start)  # fmt: skip
     write_doc(docs, "returns-eu.md", f"# Returns (EU)\n\n{EU}\n", doc_id="returns", region="EU",
               effective_from="2025-01-01")  # fmt: skip
