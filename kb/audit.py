@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 MAX_AUDIT_CHARS = 10_000
 MAX_CLAIMS = 40
-CANDIDATES = 5
+CANDIDATES = 8
 """Passages of each view re-scored per claim."""
 COVERAGE_WEIGHT = 0.3
 """How much a passage having the claim's words adds to its search score (a quote: the full weight)."""
@@ -122,6 +122,13 @@ def _history(kb: KnowledgeBase, resolution: Resolution) -> _History:
     return found
 
 
+def _still_said(plain: str, other: _Candidate, now: list[_Candidate]) -> bool:
+    """The sentence the claim matches outside what is in force is also, word for word, in a passage in force: a
+    paragraph kept by a new version or a variant, cut into chunks differently."""
+    said = " ".join(["", *text.words(text.closest_sentence(other.text, plain)), ""])
+    return any(said in " ".join(["", *text.words(c.text), ""]) for c in now)  # whole words: "7 days" is not "17 days"
+
+
 def standing(validity: Validity, resolution: Resolution, at: datetime) -> ClaimStatus:
     """What quoting this version means for an agent served ``resolution`` at ``at``."""
     if validity.record.id in resolution.by_version_id:
@@ -192,18 +199,23 @@ class _Audit:
         best_now = now[0] if now else None
         best_other = other[0] if other else None
         best = max((c for c in (best_now, best_other) if c), key=lambda c: c.fit, default=None)
-        if best is None or not self._supported(claim.plain, best):
+        if best is None or not self._supported(claim.plain, best, now + other):
             closest = self.result(best_now) if best_now else None
             return AuditedClaim(claim.text, ClaimStatus.unsupported, None, closest,
                                 reason="no passage kb holds says this")  # fmt: skip
-        if best_other is None or best_now is not None and best_now.fit >= best_other.fit - MARGIN:
+        if (
+            best_other is None
+            or best_now is not None
+            and (best_now.fit >= best_other.fit - MARGIN or _still_said(claim.plain, best_other, now))
+        ):
             assert best_now is not None
             return AuditedClaim(claim.text, ClaimStatus.current, self.result(best_now), None)
         status = standing(best_other.validity, self.resolution, self.at)
         return self._flagged(claim, status, best_other, vector, "")
 
-    def _supported(self, plain: str, best: _Candidate) -> bool:
-        if text.figures(plain) and not text.figures(plain) <= text.figures(best.text):
+    def _supported(self, plain: str, best: _Candidate, candidates: list[_Candidate]) -> bool:
+        wanted = text.figures(plain)
+        if wanted and not any(wanted <= text.figures(c.text) for c in candidates):
             return False  # a figure no version ever stated: made up, whatever the words around it
         return best.hit.cosine >= MIN_COSINE or text.coverage(plain, best.text) >= MIN_COVERAGE
 

@@ -8,6 +8,7 @@ days" are near neighbours to any sentence encoder, and that one word is the whol
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass
 
@@ -98,16 +99,24 @@ def sentences(passage: str) -> list[str]:
     return out or [passage]
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(passage: str) -> tuple[frozenset[str], tuple[tuple[str, frozenset[str], int], ...]]:
+    """A passage's content words, and each sentence with its own and its length: passages recur from claim to
+    claim and audit to audit, and reading their words was most of an audit's time."""
+    parts = tuple((s, frozenset(content_words(s)), len(words(s))) for s in sentences(passage))
+    return frozenset(content_words(passage)), parts
+
+
 def closest_sentence(passage: str, to: str) -> str:
     """The sentence of ``passage`` sharing the most words with ``to`` (ties: the first)."""
     wanted = content_words(to)
-    return max(sentences(passage), key=lambda s: len(wanted & content_words(s)) / (1 + 0.02 * len(words(s))))
+    return max(_parsed(passage)[1], key=lambda p: len(wanted & p[1]) / (1 + 0.02 * p[2]))[0]
 
 
 def coverage(claim: str, passage: str) -> float:
     """The share of the claim's words the passage has: 1.0 for a quote, lower for a paraphrase."""
     wanted = content_words(claim)
-    return len(wanted & content_words(passage)) / len(wanted) if wanted else 0.0
+    return len(wanted & _parsed(passage)[0]) / len(wanted) if wanted else 0.0
 
 
 def changes(before: str, after: str) -> list[str]:
