@@ -16,6 +16,7 @@ false-flag rate on in-force claims (anything but ``current``); then p50/p99 of a
 
     python bench/audit.py            # >=200 claims of each quoted kind, 100 of the others
     python bench/audit.py --smoke    # a few documents and claims, for CI
+    python bench/audit.py --scale 100000   # latency only, over a synthetic store (bench/synthetic.py)
 """
 
 from __future__ import annotations
@@ -198,13 +199,51 @@ def latency(kb: KnowledgeBase, claim_list: list[Claim], drafts: int, rng: random
     return times
 
 
+def scale_latency(chunks_in_force: int, drafts: int, rng: random.Random) -> None:
+    """p50 of a 5-claim draft over a store filled by bench/synthetic.py (random vectors: the statuses mean
+    nothing, the cost is real), ``chunks_in_force`` over 10 regions as in bench/query_latency.py, 10 superseded
+    versions per series; claims quote chunks in force and superseded ones, audited as DE (DE -> EU -> global)."""
+    from bench.synthetic import REGIONS, fill, report_progress, series_count
+
+    per_doc = 10 * series_count(1000, 0.1111) / 1000
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(docs=Path(tmp) / "policies", data=Path(tmp) / "data", watch=False)
+        settings.docs.mkdir()
+        kb = KnowledgeBase.open(settings)
+        try:
+            started = time.monotonic()
+            fill(kb, max(1, round(chunks_in_force / per_doc)), 10, 10, 0.1111, progress=report_progress(started))
+            stats = kb.stats()
+            texts = list(kb.ledger.embed_texts().values())
+            claim_list = [Claim("synthetic", t.split(": ", 1)[-1] + ".", None, "") for t in rng.sample(texts, 500)]
+            audit(kb, AuditRequest(claim_list[0].text, "DE"))  # builds the chain's views, as a first query does
+            times = []
+            for _ in range(drafts):
+                draft = " ".join(c.text for c in rng.sample(claim_list, k=5))
+                began = time.perf_counter()
+                audit(kb, AuditRequest(draft, rng.choice(["global", *REGIONS])))
+                times.append((time.perf_counter() - began) * 1000)
+        finally:
+            kb.close()
+    print(
+        f"\n{stats['chunks_resident']} chunks resident, {stats['chunks_stored']} stored (fill "
+        f"{time.monotonic() - started:.0f}s): audit of a 5-claim draft p50 {statistics.median(times):.1f} ms, "
+        f"p99 {sorted(times)[int(0.99 * (len(times) - 1))]:.1f} ms over {len(times)} drafts (goal p50 < 150 ms)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="6 documents, a few claims of each kind, for CI")
     parser.add_argument("--documents", type=int, default=40)
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--scale", type=int, metavar="CHUNKS", help="only the latency over a synthetic store of "
+                        "CHUNKS in force (10 regions, 10 superseded versions a series), e.g. 100000")  # fmt: skip
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    if args.scale:
+        scale_latency(args.scale, 20 if args.smoke else 200, rng)
+        return
     documents, quoted_n, other_n, drafts = (6, 10, 5, 10) if args.smoke else (args.documents, 200, 100, 100)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "policies"
