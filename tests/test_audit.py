@@ -77,7 +77,7 @@ def test_each_claim_gets_its_status_and_the_verdict_the_most_serious(audited: Se
     assert answer["claims"][0]["in_force"] is None and answer["claims"][0]["changes"] == []
 
 
-def test_what_changed_compares_amounts_exactly_and_an_eu_agent_is_current_on_its_variant(audited: Service) -> None:
+def test_what_changed_compares_amounts_exactly_also_on_the_history_page(audited: Service) -> None:
     fee = _audit(audited, "A restocking fee of $70 applies to opened furniture.")["claims"][0]
     assert fee["status"] == "outdated"
     assert fee["changes"] == ['"$70" -> "$50"']
@@ -87,6 +87,8 @@ def test_what_changed_compares_amounts_exactly_and_an_eu_agent_is_current_on_its
     assert eu["claims"][1]["in_force"]["doc"]["region"] == "EU"
     past = _audit(audited, OLD, as_of="2025-06-01")
     assert past["verdict"] == "current"
+    page = audited.http.get("/report/documents/returns").text
+    assert "&#34;30 days&#34; -&gt; &#34;14 days&#34;; &#34;$70&#34; -&gt; &#34;$50&#34;" in page
 
 
 def test_a_cited_chunk_no_longer_in_force_is_outdated_whatever_the_wording(audited: Service) -> None:
