@@ -45,8 +45,12 @@ def compare(before: Sequence[StoredChunk], after: Sequence[StoredChunk]) -> Chan
         removed=[name for name in old if name not in new],
         changed=[name for name in new if name in old and new[name] != old[name]],
         diff="\n".join(diff),
-        wording=[change for name in new if name in old and new[name] != old[name]
-                 for change in _wording(old[name], new[name])][:MAX_WORDING],  # fmt: skip
+        wording=[
+            change
+            for name in new
+            if name in old and new[name] != old[name]
+            for change in _wording(old[name], new[name])
+        ][:MAX_WORDING],  # fmt: skip
     )
 
 
