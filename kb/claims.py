@@ -37,7 +37,8 @@ _UNITS = frozenset(
     "points point euro euros dollars dollar pounds kg km miles items times orders".split()
 )
 MIN_WORDS = 3
-"""Shorter sentences ("Thanks!", "Hi Anna,") state no policy and are not claims."""
+"""Shorter sentences ("Thanks!", "Hi Anna,") state no policy and are not claims (unless the draft has nothing
+else)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ def split_claims(text: str) -> list[DraftClaim]:
             if len(_WORD.findall(plain)) < MIN_WORDS and not chunks and not versions:
                 continue
             out.append(DraftClaim(sentence, plain, chunks, versions))
+    if not out and text.strip():  # nothing sentence-like: the whole draft is the one claim, so it is checked
+        whole = " ".join(text.split())
+        return [DraftClaim(whole, " ".join(_MARKUP.sub(" ", whole).split()) or whole)]
     return out
 
 

@@ -104,7 +104,8 @@ def test_a_cited_chunk_no_longer_in_force_is_outdated_whatever_the_wording(audit
 
 
 def test_bad_drafts_are_client_errors(audited: Service) -> None:
-    for body, status in (({"text": "   "}, 400), ({"text": "x" * 10_001}, 422), ({"text": "Hi!"}, 400),
+    too_many = "Returns are fine. " * 101
+    for body, status in (({"text": "   "}, 400), ({"text": "x" * 10_001}, 422), ({"text": too_many}, 400),
                          ({"text": NOW, "region": "no such"}, 400), ({"text": NOW, "as_of": "soon"}, 422)):  # fmt: skip
         response = audited.http.post("/v1/audit", json=body)
         assert response.status_code == status, (body, response.text)
@@ -118,6 +119,7 @@ def test_claims_keep_numbers_with_units_and_list_items_apart() -> None:
     assert [c.plain for c in drafted] == [
         "Refunds take 1.5 business days.", "Fees are $7.50 per item!", "First item here", "Second one too"
     ]  # fmt: skip
+    assert [c.plain for c in split_claims("Thanks!")] == ["Thanks!"]
     assert changes("Pay 30 days after delivery.", "Pay 14 days after delivery.") == ['"30 days" -> "14 days"']
 
 
