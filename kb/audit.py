@@ -108,6 +108,8 @@ class _History:
     by_id: dict[int, Validity]
     """Every version the chain is not served at the moment."""
     by_doc: dict[str, frozenset[int]]
+    served: dict[str, Validity]
+    """The version the chain is served of each document."""
     orphans: frozenset[int]
     """Versions of documents the chain is served nothing of (retired, expired, another region's only)."""
 
@@ -137,7 +139,8 @@ def _history(kb: KnowledgeBase, resolution: Resolution) -> _History:
         for vid, validity in others.items():
             by_doc.setdefault(validity.record.doc_id, set()).add(vid)
         orphans = frozenset(vid for doc_id, vids in by_doc.items() if doc_id not in served for vid in vids)
-        found = _History(others, {d: frozenset(v) for d, v in by_doc.items()}, orphans)
+        found = _History(others, {d: frozenset(v) for d, v in by_doc.items()},
+                         {v.record.doc_id: v for v in resolution.by_version_id.values()}, orphans)  # fmt: skip
         _histories[resolution] = found
     return found
 
@@ -203,19 +206,22 @@ class _Audit:
                            candidate.validity, [], stored.page)  # fmt: skip
 
     def served_for(self, doc_id: str) -> Validity | None:
-        return next((v for v in self.resolution.by_version_id.values() if v.record.doc_id == doc_id), None)
+        return self.history.served.get(doc_id)
+
+    def validity(self, version_id: int) -> Validity | None:
+        return self.resolution.by_version_id.get(version_id) or self.history.by_id.get(version_id)
 
     def claim(self, claim: text.DraftClaim, vector: np.ndarray) -> AuditedClaim:
         now = self._candidates(claim.plain, vector, self.resolution.version_set, self.resolution.by_version_id)
         near = self.history.near({c.validity.record.doc_id for c in now})
         other = self._candidates(claim.plain, vector, near, self.history.by_id) if near else []
-        cited = self._cited(claim)
+        cited = self._cited(claim) if claim.chunks or claim.versions else None
         if cited is not None:
             status, validity, reason = cited
             source = next((c for c in other + now if c.validity.record.id == validity.record.id), None)
             if source is None:
                 own = frozenset([validity.record.id])
-                source = next(iter(self._candidates(claim.plain, vector, own, self._all_by_id())), None)
+                source = next(iter(self._candidates(claim.plain, vector, own, {validity.record.id: validity})), None)
             return self._flagged(claim, status, source, vector, reason)
         best_now = now[0] if now else None
         best_other = other[0] if other else None
@@ -259,19 +265,16 @@ class _Audit:
         return AuditedClaim(claim.text, status, self.result(source) if source else None,
                             self.result(replacement) if replacement else None, diff, reason)  # fmt: skip
 
-    def _all_by_id(self) -> dict[int, Validity]:
-        return {**self.history.by_id, **self.resolution.by_version_id}
-
     def _cited(self, claim: text.DraftClaim) -> tuple[ClaimStatus, Validity, str] | None:
         """The first citation of the claim that is not in force for the chain, whatever the wording."""
-        by_id = self._all_by_id()
         if claim.chunks:
             holders = self.kb.ledger.versions_of_chunks(claim.chunks)
             for cited in claim.chunks:
                 ids = [vid for chunk_id, vids in holders.items() if chunk_id.startswith(cited) for vid in vids]
                 if not ids or any(vid in self.resolution.by_version_id for vid in ids):
                     continue  # unknown ids are not evidence either way; the wording decides
-                validity = max((by_id[vid] for vid in ids if vid in by_id), key=lambda v: v.record.id, default=None)
+                known = [v for v in map(self.validity, ids) if v is not None]
+                validity = max(known, key=lambda v: v.record.id, default=None)
                 if validity is not None:
                     why = f"cites chunk {cited}, which is not in force for {self.resolution.chain[0]}"
                     return standing(validity, self.resolution, self.at), validity, why
@@ -279,7 +282,8 @@ class _Audit:
             served = self.served_for(doc_id)
             if served is not None and served.record.version == number:
                 continue
-            matches = [v for v in by_id.values() if v.record.doc_id == doc_id and v.record.version == number]
+            own = self.history.by_doc.get(doc_id, frozenset())
+            matches = [v for v in map(self.validity, own) if v is not None and v.record.version == number]
             matches.sort(key=lambda v: v.record.region not in self.resolution.chain)
             if matches:
                 why = f"cites {doc_id} v{number}; v{served.record.version} is in force" if served else \
