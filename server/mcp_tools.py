@@ -39,7 +39,9 @@ INSTRUCTIONS = """\
 kb holds a company's policies (returns, refunds, shipping, warranty, product specs) as versioned,
 effective-dated documents. It only ever answers from the text in force for your region at the moment asked.
 Quote or paraphrase what search_policies returns, cite doc_id, version and source, and respect each result's
-risk_tier and flags. If a search returns nothing or a warning, say you do not know rather than guessing."""
+risk_tier and flags. If a search returns nothing or a warning, say you do not know rather than guessing.
+Before you send an answer about policy, pass your draft to audit_answer and fix every claim it does not call
+current."""
 
 _REGION = (
     "Your customer's region or locale code, e.g. global, EU, DE, US, US-CA. kb resolves each document to the most "
