@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from kb import claims
 from kb.records import StoredChunk
 
 
@@ -16,6 +17,9 @@ class Changes:
     changed: list[str]
     diff: str
     """A unified diff of the whole text, section headings included."""
+    wording: list[str] = field(default_factory=list)
+    """Word-for-word differences of the sentences that changed: '"30 days" -> "14 days"' (what an answer audit
+    reports for a claim quoting the older version)."""
 
     @property
     def none(self) -> bool:
@@ -41,4 +45,24 @@ def compare(before: Sequence[StoredChunk], after: Sequence[StoredChunk]) -> Chan
         removed=[name for name in old if name not in new],
         changed=[name for name in new if name in old and new[name] != old[name]],
         diff="\n".join(diff),
+        wording=[
+            change
+            for name in new
+            if name in old and new[name] != old[name]
+            for change in _wording(old[name], new[name])
+        ][:MAX_WORDING],  # fmt: skip
     )
+
+
+MAX_WORDING = 12
+
+
+def _wording(before: str, after: str) -> list[str]:
+    """Sentences replaced one by one, compared word for word; whole sentences added or removed are left to the
+    section lists and the diff."""
+    old, new = claims.sentences(before), claims.sentences(after)
+    out = []
+    for op, a0, a1, b0, b1 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op == "replace":
+            out += [change for a, b in zip(old[a0:a1], new[b0:b1], strict=False) for change in claims.changes(a, b)]
+    return out

@@ -22,12 +22,16 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from kb.lexical import Lexical, LexicalIndex
 
 Loader = Callable[[Collection[int]], dict[int, tuple[list[str], np.ndarray, list[str]]]]
 """Version ids -> (chunk ids, their vectors, their texts for BM25) of each version, in chunk order."""
+
+_BLAS = ThreadpoolController()
+"""Found once: building a limiter scans the process's loaded libraries (~10 ms, measured), per search it cost
+more than the search."""
 
 LEXICAL_WEIGHT = 0.4
 """The share of BM25 in a hybrid score, chosen on the development set (docs/benchmarks.md)."""
@@ -148,7 +152,7 @@ class VectorIndex:
             return []
         # One BLAS thread: a matrix-vector product is memory-bound anyway, and BLAS threads left spinning
         # after it steal the cores the encoder needs next (p99 x4 measured with the default two).
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _BLAS.limit(limits=1, user_api="blas"):
             cosines = view.matrix @ query.astype(np.float32, copy=False)
         scores = cosines
         if text is not None and view.lexical is not None:  # _view(lexical=True) built it

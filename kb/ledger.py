@@ -295,6 +295,18 @@ class Ledger:
                 out[row[0]].append(row[1])
         return out
 
+    def versions_of_chunks(self, prefixes: Sequence[str]) -> dict[str, list[int]]:
+        """The versions holding each chunk whose id starts with one of ``prefixes`` (a draft may cite a short id)."""
+        out: dict[str, list[int]] = {}
+        for prefix in prefixes:
+            like = prefix.replace("%", "").replace("_", "") + "%"
+            rows = self._rows(
+                "SELECT chunk_id, version_id FROM version_chunks WHERE chunk_id LIKE ? ORDER BY version_id", (like,)
+            )
+            for row in rows:
+                out.setdefault(row[0], []).append(row[1])
+        return out
+
     def chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
         out: dict[str, StoredChunk] = {}
         for start in range(0, len(chunk_ids), 500):

@@ -96,7 +96,7 @@ def create_app(
         finally:
             startup.stop(state, starting)
 
-    from server.routes import changes, documents, health, query, report, staleness
+    from server.routes import audit, changes, documents, health, query, report, staleness
 
     app = FastAPI(
         title="kb",
@@ -111,7 +111,8 @@ def create_app(
     # Every route but /healthz and /readyz needs a key when keys are set, /mcp included.
     app.add_middleware(Guard, keys=settings.api_keys, max_body_bytes=settings.max_body_bytes)
     install_docs(app)
-    for router in (health.router, query.router, documents.router, changes.router, staleness.router, report.router):
+    routers = (health, query, audit, documents, changes, staleness, report)
+    for router in (module.router for module in routers):
         app.include_router(router)
     app.router.routes.extend(mcp_routes)
     return app

@@ -1,4 +1,4 @@
-"""The ``kb`` command line: serve, ingest, query, docs, report."""
+"""The ``kb`` command line: serve, ingest, query, audit, docs, report."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 from pydantic import ValidationError
@@ -262,6 +262,54 @@ def query(
         page = f", page {result.page}" if result.page is not None else ""
         click.echo(f"   {record.source}{page}  score {result.score:.3f}{flags}")
         click.echo("   " + result.text.replace("\n", "\n   "))
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option(
+    "--file", "file", type=click.File("r", encoding="utf-8"), help="Read the draft from a file (- for stdin)."
+)
+@folder_options
+@click.option("--region", default="global", show_default=True)
+@click.option("--as-of", "as_of", help="ISO date or datetime; default now.")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@_fail_on_kb_errors
+def audit(
+    text: str | None,
+    file: IO[str] | None,
+    docs: Path | None,
+    data: Path | None,
+    region: str,
+    as_of: str | None,
+    as_json: bool,
+) -> None:
+    """Check an agent's draft answer against what is in force; exits 1 when a claim is not current."""
+    from kb.audit import AuditRequest, ClaimStatus
+    from kb.audit import audit as audit_draft
+    from server.schemas import AuditOut
+
+    if (text is None) == (file is None):
+        raise click.UsageError("give the draft as TEXT or with --file, not both")
+    draft = text if text is not None else file.read()  # type: ignore[union-attr]
+    with _opened(docs, data) as (kb, _):
+        report = audit_draft(kb, AuditRequest(draft, region, _as_of(as_of)))
+    if as_json:
+        click.echo(AuditOut.of(report).model_dump_json(indent=2))
+    else:
+        click.echo(f"as of {report.as_of:%Y-%m-%d %H:%M} UTC, region {' -> '.join(report.region_chain)}: "
+                   f"{report.verdict.value}")  # fmt: skip
+        for claim in report.claims:
+            click.echo(f"\n[{claim.status.value}] {claim.text}")
+            if claim.support is not None:
+                r = claim.support.validity.record
+                click.echo(f"   source: {r.doc_id} ({r.region}) v{r.version}, {r.source}")
+            if claim.in_force is not None and claim.status is not ClaimStatus.current:
+                r = claim.in_force.validity.record
+                click.echo(f"   in force: {r.doc_id} ({r.region}) v{r.version}, {r.source}")
+            for change in claim.changes:
+                click.echo(f"   changed: {change}")
+    if report.verdict is not ClaimStatus.current:
+        sys.exit(1)
 
 
 @cli.command()

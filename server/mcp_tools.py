@@ -17,19 +17,31 @@ from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import Field
 from starlette.routing import BaseRoute
 
+from kb.audit import MAX_AUDIT_CHARS, audit
 from kb.documents import DocType, RiskTier
 from kb.errors import KBError
 from kb.feed import MAX_LIMIT
 from kb.knowledge import KnowledgeBase
 from kb.retrieval import MAX_K, MAX_QUERY_CHARS
 from kb.settings import Settings
-from server.schemas import ChangesOut, DocumentHistoryOut, DocumentSummaryOut, QueryBody, QueryOut, VersionOut
+from server.schemas import (
+    AuditBody,
+    AuditOut,
+    ChangesOut,
+    DocumentHistoryOut,
+    DocumentSummaryOut,
+    QueryBody,
+    QueryOut,
+    VersionOut,
+)
 
 INSTRUCTIONS = """\
 kb holds a company's policies (returns, refunds, shipping, warranty, product specs) as versioned,
 effective-dated documents. It only ever answers from the text in force for your region at the moment asked.
 Quote or paraphrase what search_policies returns, cite doc_id, version and source, and respect each result's
-risk_tier and flags. If a search returns nothing or a warning, say you do not know rather than guessing."""
+risk_tier and flags. If a search returns nothing or a warning, say you do not know rather than guessing.
+Before you send an answer about policy, pass your draft to audit_answer and fix every claim it does not call
+current."""
 
 _REGION = (
     "Your customer's region or locale code, e.g. global, EU, DE, US, US-CA. kb resolves each document to the most "
@@ -142,6 +154,24 @@ def build_mcp(get_kb: Callable[[], KnowledgeBase]) -> MCPServer:
     ) -> ChangesOut:
         with _as_tool_error():
             return ChangesOut.of(get_kb().changes(since, region, limit))
+
+    @server.tool(
+        description="Check your draft answer before the customer reads it. Each sentence or list item is a claim, "
+        "given a status: current (in force for the region now), outdated (it matches a superseded, expired, "
+        "retired or retracted version: `in_force` is the passage that replaced it and `changes` says what changed, "
+        'e.g. "30 days" -> "14 days"), other_region (another region\'s variant), future (a version not yet in '
+        "force) or unsupported (kb holds nothing that says it). Citations like [chunk:ID] or (doc_id v2) are "
+        "checked too. Fix or drop every claim that is not current; `verdict` is current only when all are. "
+        f"Region: {_REGION} as_of: {_AS_OF}"
+    )
+    def audit_answer(
+        text: Annotated[str, Field(min_length=1, max_length=MAX_AUDIT_CHARS, description="Your draft answer.")],
+        region: Annotated[str, Field(description=_REGION)] = "global",
+        as_of: Annotated[date | datetime | None, Field(description=_AS_OF)] = None,
+    ) -> AuditOut:
+        body = AuditBody(text=text, region=region, as_of=as_of)
+        with _as_tool_error():
+            return AuditOut.of(audit(get_kb(), body.to_request()))
 
     return server
 

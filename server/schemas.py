@@ -6,11 +6,12 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kb.audit import MAX_AUDIT_CHARS, AuditReport, AuditRequest, ClaimStatus
 from kb.documents import FIRST_YEAR, LAST_YEAR, REGION_CODE, YEAR_PATTERN, DocType, RiskTier, date_or_datetime
 from kb.feed import ChangeKind, ChangePage, payload
 from kb.knowledge import SeriesSummary
 from kb.records import Event, StoredChunk
-from kb.retrieval import MAX_K, MAX_QUERY_CHARS, QueryAnswer, QueryRequest, RetrievalMode
+from kb.retrieval import MAX_K, MAX_QUERY_CHARS, QueryAnswer, QueryRequest, QueryResult, RetrievalMode
 from kb.staleness import Severity, StalenessReason, StalenessRow
 from kb.timeline import Validity, VersionStatus
 
@@ -227,3 +228,79 @@ class ChangesOut(BaseModel):
     @classmethod
     def of(cls, page: ChangePage) -> ChangesOut:
         return cls(changes=[ChangeOut.of(e) for e in page.changes], next=str(page.next))
+
+
+class AuditBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_AUDIT_CHARS,
+        description="The agent's draft answer: its sentences and list items are the claims checked.",
+        json_schema_extra={"pattern": r"[^\s\x1c-\x1f\x85]"},
+    )
+    region: str = Field(
+        "global",
+        description="The customer's region; the draft is checked against what its chain is served.",
+        json_schema_extra={"pattern": f"^{REGION_CODE}$"},
+    )
+    as_of: datetime | date | None = Field(
+        None,
+        description=f"Another moment than now (a date: the start of that day in the service's zone); "
+        f"years {FIRST_YEAR} to {LAST_YEAR}.",
+        json_schema_extra={"pattern": YEAR_PATTERN},
+    )
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _when(cls, value: object) -> object:
+        return date_or_datetime(value)
+
+    def to_request(self) -> AuditRequest:
+        return AuditRequest(self.text, self.region, self.as_of)
+
+
+def _result(r: QueryResult | None) -> ResultOut | None:
+    if r is None:
+        return None
+    return ResultOut(chunk_id=r.chunk_id, text=r.text, score=r.score, cosine=r.cosine, section=list(r.section),
+                     page=r.page, doc=DocOut.of(r.validity), flags=r.flags)  # fmt: skip
+
+
+class ClaimOut(BaseModel):
+    text: str
+    status: ClaimStatus
+    support: ResultOut | None = Field(description="The passage that best supports the claim, wherever it is.")
+    in_force: ResultOut | None = Field(
+        description="For a claim not current: the passage of the same document in force now, when there is one."
+    )
+    changes: list[str] = Field(
+        description='What differs between the claim\'s source and today\'s passage: "30 days" -> "14 days".'
+    )
+    reason: str
+
+
+class AuditOut(BaseModel):
+    as_of: datetime
+    region_chain: list[str]
+    verdict: ClaimStatus = Field(description="current when every claim is, else the most serious status found.")
+    claims: list[ClaimOut]
+
+    @classmethod
+    def of(cls, report: AuditReport) -> AuditOut:
+        return cls(
+            as_of=report.as_of,
+            region_chain=list(report.region_chain),
+            verdict=report.verdict,
+            claims=[
+                ClaimOut(
+                    text=c.text,
+                    status=c.status,
+                    support=_result(c.support),
+                    in_force=_result(c.in_force),
+                    changes=c.changes,
+                    reason=c.reason,
+                )  # fmt: skip
+                for c in report.claims
+            ],
+        )

@@ -23,7 +23,7 @@ from server.app import create_app
 from server.schemas import QueryBody
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTED_TOOLS = {"search_policies", "get_document", "list_documents", "recent_changes"}
+EXPECTED_TOOLS = {"search_policies", "get_document", "list_documents", "recent_changes", "audit_answer"}
 
 Session = Callable[[ClientSession], Awaitable[Any]]
 
