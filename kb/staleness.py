@@ -170,9 +170,10 @@ class Inspector:
             return None
         live = [v for v in parent[1] if v.status(at) in (VersionStatus.in_force, VersionStatus.future)]
         newest = live[-1] if live else None
-        if newest is not None and newest.record.effective_from > record.effective_from:
-            return newest
-        return None
+        if newest is None or newest.record.effective_from <= record.effective_from:
+            return None
+        # A variant acknowledged as in sync with this very base version stays quiet until the base moves on.
+        return None if record.meta.get("in_sync_with") == newest.record.version else newest
 
     def in_force_on_chain(self, doc_id: str, region: str, at: datetime) -> Validity | None:
         for link in self.regions.chain(region):

@@ -96,7 +96,7 @@ def create_app(
         finally:
             startup.stop(state, starting)
 
-    from server.routes import changes, documents, health, query, report, staleness
+    from server.routes import changes, documents, health, query, report, report_actions, staleness
 
     app = FastAPI(
         title="kb",
@@ -108,10 +108,18 @@ def create_app(
     )
     app.state.kb_state = state
     _install_error_handlers(app)
-    # Every route but /healthz and /readyz needs a key when keys are set, /mcp included.
-    app.add_middleware(Guard, keys=settings.api_keys, max_body_bytes=settings.max_body_bytes)
+    # Every route but /healthz and /readyz needs a key when keys are set, /mcp included; roles by path.
+    app.add_middleware(Guard, keys=settings.key_roles, max_body_bytes=settings.max_body_bytes)
     install_docs(app)
-    for router in (health.router, query.router, documents.router, changes.router, staleness.router, report.router):
+    for router in (
+        health.router,
+        query.router,
+        documents.router,
+        changes.router,
+        staleness.router,
+        report.router,
+        report_actions.router,
+    ):
         app.include_router(router)
     app.router.routes.extend(mcp_routes)
     return app
