@@ -6,13 +6,16 @@ Everything over HTTP against the real app; the files are read back byte by byte.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Clock, Service, write_doc
+from conftest import CHROMIUM_FLAGS, Clock, Service, live_server, write_doc
 from fastapi.testclient import TestClient
+from playwright.sync_api import sync_playwright
 from pydantic import ValidationError
 
 from kb.embedder import Embedder
@@ -220,3 +223,69 @@ def test_the_report_takes_the_key_once_through_a_login_form(secured: Service) ->
         http.get("/v1/staleness", headers={"cookie": f"kb_session={token}"}).status_code == 200
     )  # the page's JSON link
     assert http.get("/report", headers={"cookie": "kb_session=forged"}).status_code == 401
+
+
+def _shots() -> Path | None:
+    """``SCREENSHOT_DIR=docs`` saves the browser test's screenshots for the README (docs/report-*.png)."""
+    folder = os.environ.get("SCREENSHOT_DIR")
+    return Path(folder) if folder else None
+
+
+def test_review_and_acknowledge_in_a_real_browser(docs: Path, tmp_path: Path, embedder: Embedder, clock: Clock) -> None:
+    """Headless Debian chromium with JavaScript off: sign in once, confirm a review, acknowledge a variant, and
+    meet a conflict; each time the file on disk is what changed and the row goes."""
+    (docs / "gift-cards.md").write_text(GIFT_CARDS, encoding="utf-8")
+    write_doc(docs, "loyalty.md", "# Loyalty\n\n## Points\n\nOne point per euro.\n", doc_id="loyalty",
+              owner="Marketing", effective_from=D(2026, 1, 1), review_by=D(2026, 11, 1))  # fmt: skip
+    _variants(docs)
+    settings = Settings(docs=docs, data=tmp_path / "data", api_keys=["ed1tor:editor", "ag3nt:agent"])
+    chromium = shutil.which("chromium")
+    assert chromium, "the browser test needs Debian's chromium: apt-get install chromium (.ci/run installs it)"
+    shots = _shots() or tmp_path
+    with live_server(create_app(settings, embedder=embedder, clock=clock)) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900}, java_script_enabled=False)
+        page.goto(f"{url}/report?sort=document")
+        assert "/report/login" in page.url
+        page.fill("input[name=key]", "ag3nt")
+        page.click("button[type=submit]")
+        assert "needs an editor key" in page.locator("#problem").inner_text()
+        page.fill("input[name=key]", "ed1tor")
+        page.screenshot(path=str(shots / "report-login.png"))
+        page.click("button[type=submit]")
+        assert page.url == f"{url}/report?sort=document"
+
+        def row(reason: str, doc: str) -> Any:
+            return page.locator("#staleness tbody tr", has_text=reason).filter(has_text=doc)
+
+        assert row("review_overdue", "Gift cards").count() == 1
+        assert row("variant_out_of_sync", "Shipping (EU)").count() == 1
+        page.screenshot(path=str(shots / "report-actions.png"), full_page=True)
+
+        gift = row("review_overdue", "Gift cards")
+        gift.locator("input[name=reviewed_by]").fill("Ann Lee")
+        gift.locator("input[name=note]").fill("Checked with legal.")
+        gift.locator("button", has_text="Confirm review").click()
+        assert page.url == f"{url}/report?sort=document"  # back where the person was, filters kept
+        assert row("review_overdue", "Gift cards").count() == 0
+        text = (docs / "gift-cards.md").read_text(encoding="utf-8")
+        assert "review_by: 2027-11-24\n" in text and "reviewed_by: Ann Lee\n" in text
+        assert text.endswith("---\n# Gift cards\n\n## Expiry\n\nGift cards never expire.\n")
+
+        row("variant_out_of_sync", "Shipping (EU)").locator("button", has_text="Deliberately different").click()
+        assert row("variant_out_of_sync", "Shipping (EU)").count() == 0
+        assert "in_sync_with: 1\n" in (docs / "shipping-eu.md").read_text(encoding="utf-8")
+
+        # The owner saves the file while the page is open: the button must not overwrite that save.
+        saved = (docs / "loyalty.md").read_text(encoding="utf-8").replace("One point", "Two points")
+        (docs / "loyalty.md").write_text(saved, encoding="utf-8")
+        row("review_overdue", "Loyalty").locator("button", has_text="Confirm review").click()
+        assert "changed on disk since the page was made" in page.locator("#refused").inner_text()
+        assert (docs / "loyalty.md").read_text(encoding="utf-8") == saved
+        page.click("text=Back to the report")
+        page.screenshot(path=str(shots / "report-after.png"), full_page=True)
+        page.click("text=Sign out")
+        assert "/report/login" in page.url
+        page.goto(f"{url}/report")
+        assert "/report/login" in page.url
+        browser.close()
