@@ -378,7 +378,8 @@ def _cell(value: object) -> object:
     return value
 
 
-def to_csv(rows: Iterable[StalenessRow]) -> str:
+def to_csv(rows: Iterable[object]) -> str:
+    """Rows with the fields of ``StalenessRow`` (the API's rows too), one line each."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
