@@ -20,7 +20,7 @@ from typing import IO
 
 import numpy as np
 
-from kb import feed, pii
+from kb import feed, outlook, pii
 from kb.documents import Chunk, Document, normalize_region
 from kb.embedder import Embedder, load_embedder
 from kb.errors import (
@@ -627,6 +627,23 @@ class KnowledgeBase:
         now = self.now()
         with self._lock:
             return self._inspector(now).newer_base(record, now)
+
+    def upcoming(self, days: int, region: str | None = None) -> list[outlook.Upcoming]:
+        """Versions that take effect or end (with nothing after them) in the next ``days`` days."""
+        if not 1 <= days <= outlook.MAX_DAYS:
+            raise InvalidRequest(f"days must be between 1 and {outlook.MAX_DAYS}, got {days}")
+        now = self.now()
+        with self._lock:
+            found = outlook.upcoming(self.timeline.all_series(), now, now + timedelta(days=days))
+        return [u for u in found if region is None or u.record.region == self.chain(region)[0]]
+
+    def coverage(self) -> tuple[list[str], list[outlook.Coverage]]:
+        """Every region (global, those with documents, those regions.yaml names) and what each is served now."""
+        with self._lock:
+            regions = {"global", *self.regions.names()} | {v[0].record.region for v in self.timeline.all_series() if v}
+            ordered = sorted(regions, key=lambda r: (r != "global", r))
+            chains = {region: self.regions.chain(region) for region in ordered}
+            return ordered, outlook.coverage(self.timeline, chains, self.now())
 
     def staleness(self) -> list[StalenessRow]:
         files = self.ledger.files()

@@ -96,7 +96,7 @@ def create_app(
         finally:
             startup.stop(state, starting)
 
-    from server.routes import changes, documents, health, query, report, report_actions, staleness
+    from server.routes import changes, documents, health, query, report, report_actions, report_views, staleness
 
     app = FastAPI(
         title="kb",
@@ -118,6 +118,7 @@ def create_app(
         changes.router,
         staleness.router,
         report.router,
+        report_views.router,
         report_actions.router,
     ):
         app.include_router(router)

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import shutil
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +239,7 @@ def test_review_and_acknowledge_in_a_real_browser(docs: Path, tmp_path: Path, em
     write_doc(docs, "loyalty.md", "# Loyalty\n\n## Points\n\nOne point per euro.\n", doc_id="loyalty",
               owner="Marketing", effective_from=D(2026, 1, 1), review_by=D(2026, 11, 1))  # fmt: skip
     _variants(docs)
+    _outlook(docs)
     settings = Settings(docs=docs, data=tmp_path / "data", api_keys=["ed1tor:editor", "ag3nt:agent"])
     chromium = shutil.which("chromium")
     assert chromium, "the browser test needs Debian's chromium: apt-get install chromium (.ci/run installs it)"
@@ -284,8 +286,89 @@ def test_review_and_acknowledge_in_a_real_browser(docs: Path, tmp_path: Path, em
         assert (docs / "loyalty.md").read_text(encoding="utf-8") == saved
         page.click("text=Back to the report")
         page.screenshot(path=str(shots / "report-after.png"), full_page=True)
+
+        page.click("nav >> text=Upcoming")
+        page.click("text=90 days")
+        assert page.locator("#upcoming tbody tr td:nth-child(5)").all_inner_texts() == [
+            "takes effect", "last day in force; nothing follows it"]  # fmt: skip
+        page.screenshot(path=str(shots / "report-upcoming.png"), full_page=True)
+        page.click("nav >> text=Coverage")
+        shipping = page.locator("#coverage tbody tr", has_text="shipping").locator("td").all_inner_texts()
+        assert shipping[1:] == ["global v1", "EU v1", "EU v1"]  # DE falls back to EU
+        page.screenshot(path=str(shots / "report-coverage.png"), full_page=True)
+        page.click("nav >> text=Needs attention")
         page.click("text=Sign out")
         assert "/report/login" in page.url
         page.goto(f"{url}/report")
         assert "/report/login" in page.url
         browser.close()
+
+
+def _outlook(docs: Path) -> None:
+    """A sale scheduled for December and a region tree DE -> EU -> global."""
+    write_doc(docs, "winter-sale.md", "# Winter sale\n\n## Terms\n\nTen percent off heaters.\n", doc_id="winter-sale",
+              owner="Marketing", effective_from=D(2026, 12, 1), effective_to=D(2026, 12, 31))  # fmt: skip
+    (docs / "regions.yaml").write_text("DE: EU\nEU: global\n")
+
+
+def test_upcoming_and_coverage_views(service: Service, docs: Path) -> None:
+    _variants(docs)
+    _outlook(docs)
+    write_doc(docs, "shipping-v2.md", "# Shipping\n\n## Times\n\nOrders ship the next day.\n", doc_id="shipping",
+              version=2, effective_from=D(2026, 12, 10), review_by=D(2027, 6, 1))  # fmt: skip
+    service.sync()
+    http = service.http
+
+    def events(**params: Any) -> list[tuple[str, ...]]:
+        page = http.get("/report/upcoming", params=params)
+        assert page.status_code == 200, page.text
+        return [(row[0], row[1], row[3], row[4]) for row in table_rows(page.text, "upcoming") if len(row) > 1]
+
+    assert events(days=30) == [
+        ("2026-12-01", "global", "1", "takes effect"),
+        ("2026-12-10", "global", "2", "takes effect, replacing version 1"),
+    ]
+    assert events(days=45)[-1] == ("2026-12-31", "global", "1", "last day in force; nothing follows it")
+    assert events(days=45, region="EU") == []
+    assert http.get("/report/upcoming", params={"days": 0}).status_code == 422
+
+    page = http.get("/report/coverage")
+    assert page.status_code == 200
+    rows = {row[0].split()[-1]: row[1:] for row in table_rows(page.text, "coverage")}
+    assert 'id="coverage">\n<thead><tr><th>Document</th><th>global</th><th>DE</th><th>EU</th>' in page.text
+    assert rows["shipping"] == ["global v1", "EU v1", "EU v1"]  # DE falls back to EU's own variant
+    assert '<td class="fallback">EU v1</td>' in page.text
+    assert "winter-sale" not in rows  # not in force anywhere today
+
+
+class _Cells(HTMLParser):
+    """The text of each cell of each body row of the table with ``id``."""
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__()
+        self.table_id, self.inside, self.body = table_id, False, False
+        self.rows: list[list[str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.inside = ("id", self.table_id) in attrs
+        elif self.inside and tag == "tbody":
+            self.body = True
+        elif self.body and tag == "tr":
+            self.rows.append([])
+        elif self.body and tag == "td":
+            self.rows[-1].append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self.inside = self.body = False
+
+    def handle_data(self, data: str) -> None:
+        if self.body and self.rows and self.rows[-1]:
+            self.rows[-1][-1] = " ".join((self.rows[-1][-1] + " " + data).split())
+
+
+def table_rows(html: str, table_id: str) -> list[list[str]]:
+    parser = _Cells(table_id)
+    parser.feed(html)
+    return parser.rows

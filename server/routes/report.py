@@ -26,7 +26,7 @@ from server.schemas import ErrorOut
 
 router = APIRouter(tags=["report"])
 # The pages are HTML, their errors JSON: a "model" here would be documented as text/html.
-_ERRORS = {
+ERRORS = {
     code: {"description": "Error", "content": {"application/json": {"schema": ErrorOut.model_json_schema()}}}
     for code in (400, 401, 404, 503)
 }
@@ -86,7 +86,7 @@ def _actions(kb: KnowledgeBase, rows: list[StalenessRow]) -> dict[tuple[str, str
     return out
 
 
-@router.get("/report", response_class=HTMLResponse, responses=_ERRORS)  # type: ignore[arg-type]
+@router.get("/report", response_class=HTMLResponse, responses=ERRORS)  # type: ignore[arg-type]
 def report(
     request: Request,
     kb: KB,
@@ -108,6 +108,7 @@ def report(
 
     return page(
         "report.html",
+        view="report",
         actions=_actions(kb, rows),
         here=str(request.url.path) + ("?" + str(request.url.query) if request.url.query else ""),
         signed_in=request.cookies.get(SESSION_COOKIE) is not None,
@@ -130,7 +131,7 @@ def report(
     )
 
 
-@router.get("/report/documents/{doc_id:path}", response_class=HTMLResponse, responses=_ERRORS)  # type: ignore[arg-type]
+@router.get("/report/documents/{doc_id:path}", response_class=HTMLResponse, responses=ERRORS)  # type: ignore[arg-type]
 def document_page(doc_id: str, kb: KB) -> HTMLResponse:
     """Every version of one document in every region: validity, status and what changed from the one before."""
     history = kb.history(doc_id)

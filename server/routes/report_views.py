@@ -1,0 +1,35 @@
+"""The report's other views: what changes in the next days, and which variant each region is served."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse
+
+from kb.knowledge import KnowledgeBase
+from kb.outlook import MAX_DAYS
+from server.routes import knowledge_base
+from server.routes.report import ERRORS, page
+
+router = APIRouter(tags=["report"])
+KB = Annotated[KnowledgeBase, Depends(knowledge_base)]
+
+
+@router.get("/report/upcoming", response_class=HTMLResponse, responses=ERRORS)  # type: ignore[arg-type]
+def upcoming(
+    kb: KB,
+    days: Annotated[int, Query(ge=1, le=MAX_DAYS, description="How far ahead to look.")] = 30,
+    region: Annotated[str | None, Query(max_length=40, description="Only this region's versions.")] = None,
+) -> HTMLResponse:
+    """Versions that take effect or end (with nothing after them) in the next ``days`` days, by date."""
+    items = kb.upcoming(days, region or None)
+    regions = sorted({u.record.region for u in kb.upcoming(days)}, key=lambda r: (r != "global", r))
+    return page("upcoming.html", now=kb.now(), items=items, days=days, region=region, regions=regions, view="upcoming")
+
+
+@router.get("/report/coverage", response_class=HTMLResponse, responses=ERRORS)  # type: ignore[arg-type]
+def coverage(kb: KB) -> HTMLResponse:
+    """Each document by region: the variant (region and version) each region's agents are served today."""
+    regions, rows = kb.coverage()
+    return page("coverage.html", now=kb.now(), regions=regions, rows=rows, view="coverage")
