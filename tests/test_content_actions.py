@@ -77,6 +77,8 @@ def test_roles_agents_read_editors_also_see_the_report_and_act(secured: Service)
         _error(http.get(path, headers=AGENT), 403, "forbidden")
         assert http.get(path, headers=EDITOR).status_code == 200
         assert http.get(path, headers=BARE).status_code == 200  # a bare key is an editor
+    mcp = http.post("/mcp/", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=AGENT)
+    assert mcp.status_code not in (401, 403)  # agents use the MCP tools
     review = {"region": "global", "reviewed_by": "Ann"}
     _error(http.post("/v1/documents/gift-cards/review", json=review, headers=AGENT), 403, "forbidden")
     _error(http.post("/v1/documents/gift-cards/acknowledge", json={"region": "EU"}, headers=AGENT), 403, "forbidden")
