@@ -299,6 +299,14 @@ def test_review_and_acknowledge_in_a_real_browser(docs: Path, tmp_path: Path, em
         assert shipping[1:] == ["global v1", "EU v1", "EU v1"]  # DE falls back to EU
         page.screenshot(path=str(shots / "report-coverage.png"), full_page=True)
         page.click("nav >> text=Needs attention")
+
+        # The saved loyalty text became version 2: its page shows the change side by side, the changed word marked.
+        page.goto(f"{url}/report/documents/loyalty")
+        changed = page.locator("table.diff tr.changed")
+        assert changed.locator("del").all_inner_texts() == ["One point"]
+        assert "Two points" in changed.locator("td").nth(1).inner_text()
+        page.screenshot(path=str(shots / "report-diff.png"), full_page=True)
+        page.goto(f"{url}/report")
         page.click("text=Sign out")
         assert "/report/login" in page.url
         page.goto(f"{url}/report")
@@ -374,3 +382,20 @@ def table_rows(html: str, table_id: str) -> list[list[str]]:
     parser = _Cells(table_id)
     parser.feed(html)
     return parser.rows
+
+
+def test_the_history_page_compares_versions_side_by_side_with_changed_words_marked(
+    service: Service, docs: Path
+) -> None:
+    long = "Refunds are paid to the original payment method within " + "fourteen days of the return, " * 8
+    write_doc(docs, "refunds.md", f"# Refunds\n\n## Timing\n\n{long}4 EUR fee.\n\nKeep the receipt.\n",
+              doc_id="refunds", version=1, effective_from=D(2026, 1, 1))  # fmt: skip
+    service.sync()
+    write_doc(docs, "refunds.md", f"# Refunds\n\n## Timing\n\n{long}5 EUR fee.\n\nKeep the receipt.\n",
+              doc_id="refunds", version=2, effective_from=D(2026, 6, 1))  # fmt: skip
+    service.sync()
+    page = service.http.get("/report/documents/refunds").text
+    row = page.split('<tr class="changed">')[1].split("</tr>")[0]
+    assert "<del>4</del>" in row and "<ins>5</ins>" in row  # only the figure is marked, not the long line
+    assert row.count("<del>") == row.count("<ins>") == 1 and "fourteen days of the return" in row
+    assert '<tr class="same"><td>## Timing</td><td>## Timing</td></tr>' in page  # context around the change

@@ -145,6 +145,7 @@ def document_page(doc_id: str, kb: KB) -> HTMLResponse:
                 "validity": validity,
                 "status": status,
                 "changes": compare(texts[before], texts[validity.record.id]) if before is not None else None,
+                "before": versions[-1]["validity"].record.version if versions else None,
             }
         )
     return page(
