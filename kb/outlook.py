@@ -5,12 +5,15 @@ Both read the timeline at one moment, like the staleness rules: nothing is store
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from kb.ledger import VersionRecord
+from kb.staleness import csv_cell
 from kb.timeline import Timeline, Validity, VersionStatus
 
 MAX_DAYS = 366
@@ -75,3 +78,27 @@ def coverage(timeline: Timeline, chains: dict[str, tuple[str, ...]], now: dateti
         title = next(v.record.title for v in served.values() if v is not None)
         out.append(Coverage(doc_id, title, served))
     return out
+
+
+def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([csv_cell(value) for value in row] for row in rows)
+    return out.getvalue()
+
+
+def upcoming_csv(items: Iterable[Upcoming]) -> str:
+    header = ("day", "kind", "region", "doc_id", "title", "version", "replaces", "owner", "source")
+    return _csv(header, ((u.day, u.kind.value, u.record.region, u.record.doc_id, u.record.title, u.record.version,
+                          u.replaces, u.record.owner, u.record.source) for u in items))  # fmt: skip
+
+
+def coverage_csv(regions: Sequence[str], rows: Iterable[Coverage]) -> str:
+    """One column per region: the region and version its agents are served (``EU v1``), empty for none."""
+
+    def served(validity: Validity | None) -> str:
+        return f"{validity.record.region} v{validity.record.version}" if validity is not None else ""
+
+    return _csv(("doc_id", "title", *regions),
+                ((row.doc_id, row.title, *(served(row.served[r]) for r in regions)) for row in rows))  # fmt: skip

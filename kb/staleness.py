@@ -368,7 +368,7 @@ CSV_COLUMNS = tuple(f.name for f in fields(StalenessRow))
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: object) -> object:
+def csv_cell(value: object) -> object:
     """A text a spreadsheet would run as a formula (a title or owner from a file, ``=HYPERLINK(...)``) is
     written with a leading apostrophe, which spreadsheets show as plain text."""
     if value is None:
@@ -384,5 +384,5 @@ def to_csv(rows: Iterable[object]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow([_cell(getattr(row, column)) for column in CSV_COLUMNS])
+        writer.writerow([csv_cell(getattr(row, column)) for column in CSV_COLUMNS])
     return out.getvalue()

@@ -350,6 +350,15 @@ def test_upcoming_and_coverage_views(service: Service, docs: Path) -> None:
     assert '<td class="fallback">EU v1</td>' in page.text
     assert "winter-sale" not in rows  # not in force anywhere today
 
+    assert http.get("/report/coverage", params={"format": "csv"}).text.splitlines()[:2] == [
+        "doc_id,title,global,DE,EU", "shipping,Shipping,global v1,EU v1,EU v1"]  # fmt: skip
+    upcoming_csv = http.get("/report/upcoming", params={"days": 45, "format": "csv"})
+    assert upcoming_csv.headers["content-type"].startswith("text/csv")
+    assert (
+        upcoming_csv.text.splitlines()[-1]
+        == "2026-12-31,ends,global,winter-sale,Winter sale,1,,Marketing,winter-sale.md"
+    )
+
 
 class _Cells(HTMLParser):
     """The text of each cell of each body row of the table with ``id``."""
