@@ -14,10 +14,12 @@ from server.routes.report import ERRORS, page
 from server.routes.staleness import CsvResponse
 
 router = APIRouter(tags=["report"])
+# The page, or with ?format=csv the same rows as CSV.
+_RESPONSES = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **ERRORS}
 KB = Annotated[KnowledgeBase, Depends(knowledge_base)]
 
 
-@router.get("/report/upcoming", response_class=HTMLResponse, responses=ERRORS)  # type: ignore[arg-type]
+@router.get("/report/upcoming", response_class=HTMLResponse, responses=_RESPONSES)  # type: ignore[arg-type]
 def upcoming(
     kb: KB,
     days: Annotated[int, Query(ge=1, le=MAX_DAYS, description="How far ahead to look.")] = 30,
@@ -32,7 +34,7 @@ def upcoming(
     return page("upcoming.html", now=kb.now(), items=items, days=days, region=region, regions=regions, view="upcoming")
 
 
-@router.get("/report/coverage", response_class=HTMLResponse, responses=ERRORS)  # type: ignore[arg-type]
+@router.get("/report/coverage", response_class=HTMLResponse, responses=_RESPONSES)  # type: ignore[arg-type]
 def coverage(kb: KB, format: Literal["html", "csv"] = "html") -> Response:
     """Each document by region: the variant (region and version) each region's agents are served today."""
     regions, rows = kb.coverage()
