@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from ingest.references import references
-from kb.documents import Document, end_of, start_of, validate_front_matter
+from kb.documents import Document, FrontMatter, end_of, start_of, validate_front_matter
 from kb.durations import parse_duration
 from kb.errors import InvalidDocument, InvalidFrontMatter, yaml_problem
 
@@ -146,6 +146,7 @@ def read_document(
     effective_from = _moment(path, "effective_from", front.effective_from, zone, start_of)
     effective_to = _moment(path, "effective_to", front.effective_to, zone, end_of)
     review_by = _moment(path, "review_by", front.review_by, zone, start_of)
+    last_reviewed = _moment(path, "last_reviewed", front.last_reviewed, zone, start_of)
     if effective_from and effective_to and effective_to <= effective_from:
         raise InvalidDocument(path, "front matter key 'effective_to': must not be before effective_from")
     return Document(
@@ -163,7 +164,15 @@ def read_document(
         risk_tier=front.risk_tier,
         source=path,
         content_hash=hashlib.sha256(body.strip().encode("utf-8")).hexdigest(),
-        meta=dict(front.model_extra or {}),
+        meta=dict(front.model_extra or {}) | _review_keys(front),
         references=references(path, front.see, hrefs),
         pii=pii or {},
+        last_reviewed=last_reviewed,
     )
+
+
+def _review_keys(front: FrontMatter) -> dict[str, Any]:
+    """The review and sync keys travel with the version as metadata: the report and the API show them."""
+    keys = {"last_reviewed": front.last_reviewed.isoformat() if front.last_reviewed else None,
+            "reviewed_by": front.reviewed_by, "in_sync_with": front.in_sync_with}  # fmt: skip
+    return {key: value for key, value in keys.items() if value is not None}

@@ -76,8 +76,13 @@ class FrontMatter(BaseModel):
     owner: str | None = None
     risk_tier: RiskTier = RiskTier.low
     see: list[str] = Field(default_factory=list)
+    last_reviewed: datetime | date | None = None
+    """When the owner last confirmed the text: a review cycle (review_every, the default) counts from it."""
+    reviewed_by: str | None = None
+    in_sync_with: int | None = Field(None, ge=1, strict=True)
+    """The parent region's version this variant was checked against: not out of sync until the base changes."""
 
-    @field_validator("effective_from", "effective_to", "review_by", mode="before")
+    @field_validator("effective_from", "effective_to", "review_by", "last_reviewed", mode="before")
     @classmethod
     def _when(cls, value: object) -> object:
         return date_or_datetime(value)
@@ -101,7 +106,7 @@ class FrontMatter(BaseModel):
             parse_duration(value)
         return value
 
-    @field_validator("owner", "title", "doc_id", mode="before")
+    @field_validator("owner", "title", "doc_id", "reviewed_by", mode="before")
     @classmethod
     def _text(cls, value: object) -> object:
         # YAML turns `owner: 2026` or `title: yes` into non-strings; people meant the text.
@@ -113,6 +118,8 @@ _EXPECTED = {
     "effective_from": _DATE,
     "effective_to": _DATE,
     "review_by": _DATE,
+    "last_reviewed": _DATE,
+    "in_sync_with": "expected the parent region's version number, a whole number from 1 up",
     "doc_type": "expected one of " + ", ".join(t.value for t in DocType),
     "risk_tier": "expected one of " + ", ".join(t.value for t in RiskTier),
     "version": "expected a whole number from 1 up",
@@ -198,6 +205,7 @@ class Document:
     """``doc:<doc_id>`` for each ``see:`` entry, ``file:<path>`` for each link to another policy file."""
     pii: dict[str, int] = field(default_factory=dict)
     """Personal data found in the body by kind, counted before any redaction."""
+    last_reviewed: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
     KBError                      500  base; never raised as such
     ├── InvalidRequest           400  a query or parameter a client sent is wrong
     ├── Unauthorized             401  an API key is required and was missing or wrong
+    ├── Forbidden                403  the key is valid but its role may not do this
     ├── BodyTooLarge             413  a request body over KB_MAX_BODY_BYTES
     ├── DocumentNotFound         404  no series with that doc_id
     ├── VersionNotFound          404  that doc_id has no such version (in that region)
@@ -12,6 +13,8 @@
     │   └── PersonalData         422  the file holds personal data and KB_PII=reject
     ├── ConfigError              500  settings or regions.yaml are unusable
     ├── DataDirLocked            409  another kb process holds the data folder
+    ├── EditConflict             409  the file changed on disk since the page that asked for the edit was made
+    ├── CannotEdit               422  kb cannot write that key into that file (not a policy file, no such region)
     ├── NotReady                 503  the service is still loading its index
     ├── StoreError               500  the vector store failed
     └── RemoteError              any  a kb service called over HTTP answered with an error (its status)
@@ -40,6 +43,11 @@ class InvalidRequest(KBError):
 class Unauthorized(KBError):
     status = 401
     code = "unauthorized"
+
+
+class Forbidden(KBError):
+    status = 403
+    code = "forbidden"
 
 
 class BodyTooLarge(KBError):
@@ -102,6 +110,16 @@ class ConfigError(KBError):
 class DataDirLocked(KBError):
     status = 409
     code = "data_dir_locked"
+
+
+class EditConflict(KBError):
+    status = 409
+    code = "edit_conflict"
+
+
+class CannotEdit(KBError):
+    status = 422
+    code = "cannot_edit"
 
 
 class NotReady(KBError):

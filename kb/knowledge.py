@@ -21,10 +21,11 @@ from typing import IO
 
 import numpy as np
 
-from kb import feed, pii
-from kb.documents import Chunk, Document
+from kb import feed, outlook, pii
+from kb.documents import Chunk, Document, normalize_region
 from kb.embedder import Embedder, load_embedder
 from kb.errors import (
+    CannotEdit,
     ConfigError,
     ConflictingDocument,
     DataDirLocked,
@@ -332,7 +333,9 @@ class KnowledgeBase:
                 return Applied(Change.restored, self.ledger.version(same.id), len(chunks))
             matrix = self._vectors(chunks, series, vectors or {})
             effective_from = doc.effective_from or (same.effective_from if same else now)
-            review_due = doc.review_by or effective_from + (doc.review_every or self.settings.default_review_interval)
+            # A review cycle counts from the last review when there was one (DESIGN: review_every).
+            cycle_start = doc.last_reviewed or effective_from
+            review_due = doc.review_by or cycle_start + (doc.review_every or self.settings.default_review_interval)
             record = self.ledger.commit_version(
                 doc, plan.number, effective_from, review_due, chunks, file_hash, now, replaces=same,
                 event=lambda written: feed.published(written, now, corrected=same is not None),
@@ -612,6 +615,44 @@ class KnowledgeBase:
         ids = self.ledger.chunk_ids_of(version_ids)
         stored = self.ledger.chunks([cid for chunk_ids in ids.values() for cid in chunk_ids])
         return {vid: [stored[cid] for cid in chunk_ids] for vid, chunk_ids in ids.items()}
+
+    def in_force(self, doc_id: str, region: str) -> Validity:
+        """The version of one series in force now: what an action of the report (a review) applies to."""
+        try:
+            region = normalize_region(region)
+        except ValueError as exc:
+            raise InvalidRequest(f"region: {exc}") from None
+        now = self.now()
+        with self._lock:
+            if not self.timeline.regions_of(doc_id):
+                raise DocumentNotFound(doc_id)
+            current = next((v for v in self.timeline.series(doc_id, region) if v.in_force(now)), None)
+        if current is None:
+            raise CannotEdit(f"{doc_id} has no version in force in region {region}")
+        return current
+
+    def newer_base(self, record: VersionRecord) -> Validity | None:
+        """The parent region's version that makes this variant out of sync now (None when it is not)."""
+        now = self.now()
+        with self._lock:
+            return self._inspector(now).newer_base(record, now)
+
+    def upcoming(self, days: int, region: str | None = None) -> list[outlook.Upcoming]:
+        """Versions that take effect or end (with nothing after them) in the next ``days`` days."""
+        if not 1 <= days <= outlook.MAX_DAYS:
+            raise InvalidRequest(f"days must be between 1 and {outlook.MAX_DAYS}, got {days}")
+        now = self.now()
+        with self._lock:
+            found = outlook.upcoming(self.timeline.all_series(), now, now + timedelta(days=days))
+        return [u for u in found if region is None or u.record.region == self.chain(region)[0]]
+
+    def coverage(self) -> tuple[list[str], list[outlook.Coverage]]:
+        """Every region (global, those with documents, those regions.yaml names) and what each is served now."""
+        with self._lock:
+            regions = {"global", *self.regions.names()} | {v[0].record.region for v in self.timeline.all_series() if v}
+            ordered = sorted(regions, key=lambda r: (r != "global", r))
+            chains = {region: self.regions.chain(region) for region in ordered}
+            return ordered, outlook.coverage(self.timeline, chains, self.now())
 
     def staleness(self) -> list[StalenessRow]:
         files = self.ledger.files()

@@ -55,6 +55,10 @@ class RegionTree:
             chain.append(parent)
         return tuple(chain)
 
+    def names(self) -> list[str]:
+        """Every region regions.yaml names, as a child or a parent."""
+        return sorted({*self._parents, *self._parents.values()})
+
     def __contains__(self, region: object) -> bool:
         """Named in regions.yaml."""
         return region in self._parents

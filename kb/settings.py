@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +15,15 @@ from kb.durations import parse_duration
 from kb.embedder import DEFAULT_MODEL, EmbedderBackend
 from kb.pii import PiiPolicy
 from kb.retrieval import RetrievalMode
+
+
+class Role(StrEnum):
+    """What a key of ``KB_API_KEYS`` may do (an entry ``key:role``; a bare key is an editor)."""
+
+    agent = "agent"
+    """Query, audit, read documents and the change feed, MCP: what an agent needs, nothing that acts."""
+    editor = "editor"
+    """All an agent may do, plus the staleness report, the metrics and the review and acknowledge actions."""
 
 
 class Settings(BaseSettings):
@@ -72,7 +82,9 @@ class Settings(BaseSettings):
         None, description="A `chroma run` server (http://host:port) instead of the embedded store."
     )
     api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Comma-separated keys; when set, /v1 and /report need one."
+        default_factory=list,
+        description="Comma-separated keys, each `key` or `key:role` (role agent or editor; a bare key is an "
+        "editor); when set, every path but /healthz and /readyz needs one.",
     )
     allow_open: bool = Field(
         False, description="Let `kb serve` listen on a non-loopback address with no KB_API_KEYS: anyone may read."
@@ -155,6 +167,23 @@ class Settings(BaseSettings):
             raise ValueError("an empty key in the comma-separated list (a stray comma?)")
         return value
 
+    @field_validator("api_keys")
+    @classmethod
+    def _known_roles(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            key, role = split_key(entry)
+            if not key:
+                raise ValueError(f"an entry with a role but no key ({entry.split(':')[-1]!r})")
+            if role is None:
+                roles = ", ".join(r.value for r in Role)
+                raise ValueError(f"unknown role {entry.rsplit(':', 1)[1]!r} in a key entry; use key:ROLE with {roles}")
+        return value
+
+    @property
+    def key_roles(self) -> dict[str, Role]:
+        """Each key and what it may do."""
+        return {key: role for key, role in map(split_key, self.api_keys) if role is not None}
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -174,3 +203,11 @@ class Settings(BaseSettings):
     @property
     def stale_after(self) -> timedelta:
         return parse_duration(self.max_age)
+
+
+def split_key(entry: str) -> tuple[str, Role | None]:
+    """``key`` is an editor; ``key:role`` has that role (None when the role is unknown)."""
+    if ":" not in entry:
+        return entry, Role.editor
+    key, _, role = entry.rpartition(":")
+    return key.strip(), Role(role.strip()) if role.strip() in Role.__members__ else None

@@ -158,9 +158,10 @@ class Inspector:
             return None
         live = [v for v in parent[1] if v.status(at) in (VersionStatus.in_force, VersionStatus.future)]
         newest = live[-1] if live else None
-        if newest is not None and newest.record.effective_from > record.effective_from:
-            return newest
-        return None
+        if newest is None or newest.record.effective_from <= record.effective_from:
+            return None
+        # A variant acknowledged as in sync with this very base version stays quiet until the base moves on.
+        return None if record.meta.get("in_sync_with") == newest.record.version else newest
 
     def in_force_on_chain(self, doc_id: str, region: str, at: datetime) -> Validity | None:
         for link in self.regions.chain(region):
@@ -355,7 +356,7 @@ CSV_COLUMNS = tuple(f.name for f in fields(StalenessRow))
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: object) -> object:
+def csv_cell(value: object) -> object:
     """A text a spreadsheet would run as a formula (a title or owner from a file, ``=HYPERLINK(...)``) is
     written with a leading apostrophe, which spreadsheets show as plain text."""
     if value is None:
@@ -365,10 +366,11 @@ def _cell(value: object) -> object:
     return value
 
 
-def to_csv(rows: Iterable[StalenessRow]) -> str:
+def to_csv(rows: Iterable[object]) -> str:
+    """Rows with the fields of ``StalenessRow`` (the API's rows too), one line each."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow([_cell(getattr(row, column)) for column in CSV_COLUMNS])
+        writer.writerow([csv_cell(getattr(row, column)) for column in CSV_COLUMNS])
     return out.getvalue()

@@ -96,7 +96,17 @@ def create_app(
         finally:
             startup.stop(state, starting)
 
-    from server.routes import audit, changes, documents, health, query, report, staleness
+    from server.routes import (
+        audit,
+        changes,
+        documents,
+        health,
+        query,
+        report,
+        report_actions,
+        report_views,
+        staleness,
+    )
 
     app = FastAPI(
         title="kb",
@@ -108,10 +118,10 @@ def create_app(
     )
     app.state.kb_state = state
     _install_error_handlers(app)
-    # Every route but /healthz and /readyz needs a key when keys are set, /mcp included.
-    app.add_middleware(Guard, keys=settings.api_keys, max_body_bytes=settings.max_body_bytes)
+    # Every route but /healthz and /readyz needs a key when keys are set, /mcp included; roles by path.
+    app.add_middleware(Guard, keys=settings.key_roles, max_body_bytes=settings.max_body_bytes)
     install_docs(app)
-    routers = (health, query, audit, documents, changes, staleness, report)
+    routers = (health, query, audit, documents, changes, staleness, report, report_views, report_actions)
     for router in (module.router for module in routers):
         app.include_router(router)
     app.router.routes.extend(mcp_routes)

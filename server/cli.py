@@ -1,10 +1,12 @@
-"""The ``kb`` command line: serve, ingest, query, audit, docs, report."""
+"""The ``kb`` command line: serve, ingest, query, audit, docs, report (docs, query and report through a running
+``kb serve`` when it holds the data folder, see server/remote.py)."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
 import logging
+import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -26,6 +28,7 @@ from kb.knowledge import KnowledgeBase, lock_data
 from kb.retrieval import QueryRequest, RetrievalMode
 from kb.settings import Settings
 from kb.staleness import Severity, StalenessReason, select, to_csv
+from server.remote import forget_service, record_service, running_service
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -147,10 +150,23 @@ def serve(docs: Path | None, data: Path | None, host: str | None, port: int | No
         app, log_level=settings.log_level.lower(), access_log=settings.access_log, timeout_graceful_shutdown=5
     )
     server = uvicorn.Server(config)
-    server.run(sockets=[listening])
+    # Where `kb docs`, `kb query` and `kb report` find this service while it holds the data folder.
+    record_service(settings.data, settings.host, listening.getsockname()[1])
+    # uvicorn shuts down on SIGTERM, then raises it again for the handler it found: make that an exit that
+    # still runs the cleanup below (the default handler would end the process on the spot).
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        server.run(sockets=[listening])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        forget_service(settings.data)
     if failures:
         error = failures[0]
         raise error if isinstance(error, KBError) else ConfigError(f"start-up failed: {error}")
+
+
+def _exit_on_signal(signum: int, _: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -245,22 +261,28 @@ def query(
     """Ask the knowledge base, as an agent would."""
     from server.schemas import QueryOut
 
-    request = QueryRequest(text, k, region, _as_of(as_of), mode=RetrievalMode(mode) if mode else None,
-                           min_score=min_score)  # fmt: skip
-    with _opened(docs, data) as (kb, _):
-        answer = kb.query(request)
+    when = _as_of(as_of)
+    request = QueryRequest(text, k, region, when, mode=RetrievalMode(mode) if mode else None, min_score=min_score)
+    remote = running_service(_settings(docs=docs, data=data))
+    if remote is not None:
+        body = {"query": text, "k": k, "region": region, "as_of": when.isoformat() if when else None,
+                "mode": mode, "min_score": min_score}  # fmt: skip
+        answer = remote.query({key: value for key, value in body.items() if value is not None})
+    else:
+        with _opened(docs, data) as (kb, _):
+            answer = QueryOut.of(kb.query(request))
     if as_json:
-        click.echo(QueryOut.of(answer).model_dump_json(indent=2))
+        click.echo(answer.model_dump_json(indent=2))
         return
     click.echo(f"as of {answer.as_of:%Y-%m-%d %H:%M} UTC, region {' -> '.join(answer.region_chain)}")
     for warning in answer.warnings:
         click.echo(f"warning: {warning}")
     for n, result in enumerate(answer.results, 1):
-        record = result.validity.record
+        doc = result.doc
         flags = f" [{', '.join(result.flags)}]" if result.flags else ""
-        click.echo(f"\n{n}. {record.title} ({record.region}) v{record.version}, {' > '.join(result.section) or '-'}")
+        click.echo(f"\n{n}. {doc.title} ({doc.region}) v{doc.version}, {' > '.join(result.section) or '-'}")
         page = f", page {result.page}" if result.page is not None else ""
-        click.echo(f"   {record.source}{page}  score {result.score:.3f}{flags}")
+        click.echo(f"   {doc.source}{page}  score {result.score:.3f}{flags}")
         click.echo("   " + result.text.replace("\n", "\n   "))
 
 
@@ -318,13 +340,19 @@ def audit(
 @_fail_on_kb_errors
 def docs(docs: Path | None, data: Path | None, show_all: bool) -> None:
     """List the documents in force."""
-    with _opened(docs, data) as (kb, _):
-        items = kb.documents(include_all=show_all)
+    from server.schemas import DocumentSummaryOut
+
+    remote = running_service(_settings(docs=docs, data=data))
+    if remote is not None:
+        items = remote.documents(show_all)
+    else:
+        with _opened(docs, data) as (kb, _):
+            items = [DocumentSummaryOut.summary(item) for item in kb.documents(include_all=show_all)]
     table = _table("doc_id", "region", "version", "status", "effective", "title")
     for item in items:
-        record, end = item.current.record, item.current.end
-        span = f"{record.effective_from:%Y-%m-%d} - {end:%Y-%m-%d}" if end else f"{record.effective_from:%Y-%m-%d} -"
-        table.add_row(record.doc_id, record.region, str(record.version), item.status.value, span, record.title)
+        start, end = item.effective_from, item.effective_to
+        span = f"{start:%Y-%m-%d} - {end:%Y-%m-%d}" if end else f"{start:%Y-%m-%d} -"
+        table.add_row(item.doc_id, item.region, str(item.version), item.status.value, span, item.title)
     console.print(table)
 
 
@@ -353,18 +381,18 @@ def report(
         wanted_regions = [normalize_region(r) for r in regions]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--region") from None
-    with _opened(docs, data) as (kb, _):
-        rows = select(
-            kb.staleness(),
-            [StalenessReason(r) for r in reasons],
-            owners,
-            wanted_regions,
-            [Severity(s) for s in severities],
-        )
+    remote = running_service(_settings(docs=docs, data=data))
+    if remote is not None:
+        rows = remote.staleness(reasons, owners, wanted_regions, severities)
+    else:
+        with _opened(docs, data) as (kb, _):
+            found = select(kb.staleness(), [StalenessReason(r) for r in reasons], owners, wanted_regions,
+                           [Severity(s) for s in severities])  # fmt: skip
+        rows = [StalenessRowOut.of(row) for row in found]
     if fmt == "csv":
         click.echo(to_csv(rows), nl=False)
     elif fmt == "json":
-        click.echo(json.dumps([StalenessRowOut.of(row).model_dump(mode="json") for row in rows], indent=2))
+        click.echo(json.dumps([row.model_dump(mode="json") for row in rows], indent=2))
     else:
         # Three columns, each cell two lines, so that an 80-column terminal still shows every word.
         table = Table(show_lines=True)

@@ -10,7 +10,7 @@ from kb.audit import MAX_AUDIT_CHARS, AuditReport, AuditRequest, ClaimStatus
 from kb.documents import FIRST_YEAR, LAST_YEAR, REGION_CODE, YEAR_PATTERN, DocType, RiskTier, date_or_datetime
 from kb.feed import ChangeKind, ChangePage, payload
 from kb.knowledge import SeriesSummary
-from kb.records import Event, StoredChunk
+from kb.records import Event, StoredChunk, VersionRecord
 from kb.retrieval import MAX_K, MAX_QUERY_CHARS, QueryAnswer, QueryRequest, QueryResult, RetrievalMode
 from kb.staleness import Severity, StalenessReason, StalenessRow
 from kb.timeline import Validity, VersionStatus
@@ -304,3 +304,64 @@ class AuditOut(BaseModel):
                 for c in report.claims
             ],
         )
+
+
+_REGION_FIELD = Field(
+    "global", description="The region of the variant.", json_schema_extra={"pattern": f"^{REGION_CODE}$"}
+)
+_HASH_FIELD = Field(
+    None,
+    max_length=80,
+    description="The version's file_hash as the page or client last saw it: a file saved since is not overwritten "
+    "(409). The If-Match header does the same.",
+)
+
+
+class ReviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    region: str = _REGION_FIELD
+    reviewed_by: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Who confirmed the text.",
+        json_schema_extra={"pattern": r"[^\s\x1c-\x1f\x85]"},  # not blank, as Python's str.strip() sees it
+    )
+    note: str | None = Field(None, max_length=500, description="Written as review_note.")
+    expected_hash: str | None = _HASH_FIELD
+
+
+class AcknowledgeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    region: str = _REGION_FIELD
+    base_version: int | None = Field(
+        None, ge=1, description="The base version the person checked against; a base that moved on is a 409."
+    )
+    expected_hash: str | None = _HASH_FIELD
+
+
+class EditedOut(BaseModel):
+    """The version in force after the edit, and the file that was written."""
+
+    doc_id: str
+    region: str
+    version: int
+    revision: int
+    source: str
+    written: str
+    file_hash: str
+    review_due: datetime | None
+    last_reviewed: str | None
+    reviewed_by: str | None
+    in_sync_with: int | None
+
+    @classmethod
+    def of(cls, record: VersionRecord, written: str) -> EditedOut:
+        meta = record.meta
+        return cls(
+            doc_id=record.doc_id, region=record.region, version=record.version, revision=record.revision,
+            source=record.source, written=written, file_hash=record.file_hash, review_due=record.review_due,
+            last_reviewed=meta.get("last_reviewed"), reviewed_by=meta.get("reviewed_by"),
+            in_sync_with=meta.get("in_sync_with"),
+        )  # fmt: skip

@@ -125,6 +125,11 @@ def service(settings: Settings, embedder: Embedder, clock: Clock) -> Iterator[Se
         yield Service(client)
 
 
+# This machine's closed network: without the background-networking flags chromium keeps dialling out.
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
 @contextmanager
 def live_server(app: Any) -> Iterator[str]:
     """``app`` served by uvicorn on 127.0.0.1 in a thread, as a browser or an agent meets it; yields its URL."""

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import Clock, live_server, write_doc
+from conftest import CHROMIUM_FLAGS, Clock, live_server, write_doc
 from playwright.sync_api import sync_playwright
 
 from ingest.pipeline import sync
@@ -354,11 +354,6 @@ def test_an_old_ledger_gains_the_new_columns(tmp_path: Path) -> None:
     ledger.record_file_error("x.md", "h", "broken", "parse_error", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     assert ledger.files()["x.md"].error_kind == "parse_error"
     ledger.close()
-
-
-# This machine's closed network: without the background-networking flags chromium keeps dialling out.
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
 def test_report_page_in_a_real_browser(server: str, tmp_path: Path) -> None:

@@ -2,22 +2,42 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
 
+from ingest.actions import acknowledge_variant, confirm_review
 from kb.knowledge import KnowledgeBase
 from server.routes import knowledge_base
 from server.schemas import (
+    AcknowledgeBody,
     ChunkOut,
     DocumentHistoryOut,
     DocumentSummaryOut,
+    EditedOut,
     ErrorOut,
+    ReviewBody,
     VersionDetailOut,
     VersionOut,
 )
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 _ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 422, 503)}
+_EDIT_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 422, 503)}
 KB = Annotated[KnowledgeBase, Depends(knowledge_base)]
+IfMatch = Annotated[str | None, Header(max_length=80, description="The file_hash last seen, like expected_hash.")]
+
+
+@router.post("/{doc_id:path}/review", response_model=EditedOut, responses=_EDIT_ERRORS)  # type: ignore[arg-type]
+def review(doc_id: str, body: ReviewBody, kb: KB, if_match: IfMatch = None) -> EditedOut:
+    """Confirm a review (editors): last_reviewed, reviewed_by and the next review_by are written into the file."""
+    edited = confirm_review(kb, doc_id, body.region, body.reviewed_by, body.note, body.expected_hash or if_match)
+    return EditedOut.of(edited.record, edited.written)
+
+
+@router.post("/{doc_id:path}/acknowledge", response_model=EditedOut, responses=_EDIT_ERRORS)  # type: ignore[arg-type]
+def acknowledge(doc_id: str, body: AcknowledgeBody, kb: KB, if_match: IfMatch = None) -> EditedOut:
+    """Mark a regional variant as deliberately different from its newer base (editors): writes in_sync_with."""
+    edited = acknowledge_variant(kb, doc_id, body.region, body.base_version, body.expected_hash or if_match)
+    return EditedOut.of(edited.record, edited.written)
 
 
 @router.get("", response_model=list[DocumentSummaryOut], responses=_ERRORS)  # type: ignore[arg-type]

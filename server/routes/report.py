@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -14,16 +15,18 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from kb.changes import compare
 from kb.documents import GLOBAL
+from kb.errors import KBError
 from kb.knowledge import KnowledgeBase
 from kb.staleness import Severity, StalenessReason, StalenessRow
 from kb.timeline import VersionStatus
+from server.guard import SESSION_COOKIE
 from server.routes import knowledge_base
 from server.routes.staleness import Filter
 from server.schemas import ErrorOut
 
 router = APIRouter(tags=["report"])
 # The pages are HTML, their errors JSON: a "model" here would be documented as text/html.
-_ERRORS = {
+ERRORS = {
     code: {"description": "Error", "content": {"application/json": {"schema": ErrorOut.model_json_schema()}}}
     for code in (400, 401, 404, 503)
 }
@@ -50,11 +53,40 @@ def _ingest_problem(request: Request) -> dict[str, object] | None:
     return watcher.health.describe() if watcher is not None and watcher.health.failing else None
 
 
-def _page(template: str, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_templates.get_template(template).render(**context))
+def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(_templates.get_template(template).render(**context), status_code=status)
 
 
-@router.get("/report", response_class=HTMLResponse, responses=_ERRORS)  # type: ignore[arg-type]
+ACTIONS = {StalenessReason.review_overdue: "review", StalenessReason.review_due_soon: "review",
+           StalenessReason.variant_out_of_sync: "acknowledge"}  # fmt: skip
+"""The rows a button on the report settles."""
+
+
+@dataclass(frozen=True)
+class RowAction:
+    kind: str
+    """``review`` or ``acknowledge``: the form the row gets."""
+    file_hash: str
+    """The version's file as the page saw it: a save since makes the action a conflict."""
+    base_version: int | None
+
+
+def _actions(kb: KnowledgeBase, rows: list[StalenessRow]) -> dict[tuple[str, str], RowAction]:
+    out = {}
+    for row in rows:
+        if row.reason not in ACTIONS or row.doc_id is None or row.region is None:
+            continue
+        try:
+            record = kb.in_force(row.doc_id, row.region).record
+        except KBError:
+            continue  # it changed while the page was being made: no button rather than a wrong one
+        base = kb.newer_base(record) if ACTIONS[row.reason] == "acknowledge" else None
+        out[(row.doc_id, row.region)] = RowAction(ACTIONS[row.reason], record.file_hash,
+                                                   base.record.version if base else None)  # fmt: skip
+    return out
+
+
+@router.get("/report", response_class=HTMLResponse, responses=ERRORS)  # type: ignore[arg-type]
 def report(
     request: Request,
     kb: KB,
@@ -76,8 +108,12 @@ def report(
         params |= {"sort": sort, "order": order} | change
         return "/report?" + urlencode({key: value for key, value in params.items() if value})
 
-    return _page(
+    return page(
         "report.html",
+        view="report",
+        actions=_actions(kb, rows),
+        here=str(request.url.path) + ("?" + str(request.url.query) if request.url.query else ""),
+        signed_in=request.cookies.get(SESSION_COOKIE) is not None,
         now=kb.now(),
         rows=rows,
         total=len(everything),
@@ -97,7 +133,7 @@ def report(
     )
 
 
-@router.get("/report/documents/{doc_id:path}", response_class=HTMLResponse, responses=_ERRORS)  # type: ignore[arg-type]
+@router.get("/report/documents/{doc_id:path}", response_class=HTMLResponse, responses=ERRORS)  # type: ignore[arg-type]
 def document_page(doc_id: str, kb: KB) -> HTMLResponse:
     """Every version of one document in every region: validity, status and what changed from the one before."""
     history = kb.history(doc_id)
@@ -111,9 +147,10 @@ def document_page(doc_id: str, kb: KB) -> HTMLResponse:
                 "validity": validity,
                 "status": status,
                 "changes": compare(texts[before], texts[validity.record.id]) if before is not None else None,
+                "before": versions[-1]["validity"].record.version if versions else None,
             }
         )
-    return _page(
+    return page(
         "document.html",
         doc_id=doc_id,
         now=kb.now(),
