@@ -74,7 +74,7 @@ class VectorIndex:
         return sum(len(block.chunk_ids) for block in self._blocks.values())
 
     def put(self, version_id: int, chunk_ids: list[str], vectors: np.ndarray, texts: list[str]) -> None:
-        """Make a version resident: its chunks' vectors, and their texts counted for BM25."""
+        """Make a version resident: its chunks' vectors, and their texts for BM25 (counted when first needed)."""
         self._put(version_id, chunk_ids, vectors, texts)
         self._lexical.settle()
 
@@ -103,7 +103,7 @@ class VectorIndex:
         if absent:
             for vid, (chunk_ids, vectors, texts) in self._loader(absent).items():
                 self._put(vid, chunk_ids, vectors, texts)
-            self._lexical.settle()
+            self._lexical.count_later()
 
     def _view(self, version_ids: frozenset[int], lexical: bool = False) -> _View:
         with self._lock:
