@@ -196,12 +196,13 @@ class KnowledgeBase:
 
     def _repair(self) -> None:
         """Embed what the ledger names but the store lacks; drop vectors a crash left unreferenced."""
-        wanted = self.ledger.embed_texts()
+        wanted = self.ledger.all_chunk_ids()
         stored = self.store.ids()
-        missing = [cid for cid in wanted if cid not in stored]
+        missing = sorted(wanted - stored)
         if missing:
             log.info("re-embedding %d chunks the vector store lacks", len(missing))
-            self._embed_into_store(missing, [wanted[cid] for cid in missing])
+            texts = self.ledger.embed_texts_of(missing)
+            self._embed_into_store(missing, [texts[cid] for cid in missing])
         orphans = [cid for cid in stored if cid not in wanted]
         if orphans:
             log.info("removing %d vectors no version refers to (left by an interrupted ingest)", len(orphans))
