@@ -211,12 +211,13 @@ class KnowledgeBase:
     def _warm(self) -> None:
         now = self.now()
         live = [
-            v.record.id
+            (v.record.region, v.record.id)
             for series in self.timeline.all_series()
             for v in series
             if v.status(now) in (VersionStatus.in_force, VersionStatus.future)
         ]
-        self.index.load(live)
+        # Region by region: a chain's rows then lie in a few long ranges of the index's matrix.
+        self.index.load([vid for _, vid in sorted(live)])
 
     def _load_blocks(self, version_ids: Collection[int]) -> dict[int, tuple[list[str], np.ndarray, list[str]]]:
         """Chunk ids, vectors (from the store) and encoder texts (for BM25, from the ledger) of versions."""

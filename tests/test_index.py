@@ -33,10 +33,16 @@ def test_chains_share_one_matrix_and_rank_exactly_through_puts_drops_and_compact
     blocks = _blocks(60, 100)
     index = VectorIndex(DIM, lambda ids: {vid: blocks[vid] for vid in ids})
     index.load(list(blocks))
-    chains = [frozenset(range(1, 41)), frozenset([*range(1, 31), *range(41, 51)]), frozenset(range(35, 61))]
+    chains = [
+        frozenset(range(1, 41)),
+        frozenset([*range(1, 31), *range(41, 51)]),  # a short gap, read through
+        frozenset([*range(1, 5), *range(50, 61)]),  # a long one: two ranges of the matrix
+        frozenset(range(35, 61)),
+    ]
     query = _blocks(1, 1, seed=99)[1][1][0]
     views = [index._view(chain) for chain in chains]
     assert all(view.matrix is views[0].matrix for view in views), "no chain copies the vectors it serves"
+    assert [len(view.spans) for view in views] == [1, 1, 2, 1]
     for chain in chains:
         assert [h.chunk_id for h in index.search(query, chain, 10)] == _brute(blocks, chain, query, 10)
 
