@@ -91,10 +91,13 @@ def main() -> None:
     vectors = loader(blocks)
     generated = time.perf_counter() - started
     index._loader = lambda ids: {vid: vectors[vid] for vid in ids}  # loading then costs the index only
-    print(f"load (count terms, first merge)       {_timed(lambda: index.load(every)) :6.2f} s "
-          f"(vectors generated apart in {generated:.1f} s), {len(index._lexical.vocabulary):,} terms")  # fmt: skip
-
+    print(f"load (vectors; terms kept to count)   {_timed(lambda: index.load(every)) :6.2f} s "
+          f"(vectors generated apart in {generated:.1f} s)")  # fmt: skip
     lexical_index = index._lexical
+    # What a start-up no longer waits for: the background pass (or the first hybrid view) pays it.
+    print(f"count terms, first merge              {_timed(lexical_index.merge) :6.2f} s, "
+          f"{len(lexical_index.vocabulary):,} terms")  # fmt: skip
+
     counted = sum(c.terms.nbytes + c.counts.nbytes + c.indptr.nbytes + c.lengths.nbytes
                   for c in lexical_index._blocks.values())  # fmt: skip
     merged = lexical_index._merged.segment

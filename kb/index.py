@@ -1,8 +1,12 @@
 """Exact top-k over exactly the chunks in force.
 
-Vectors are held per version (a block). A query ranks one *view*: the blocks of the versions the
-timeline resolved for its region chain and moment, stacked into one matrix, so the cost follows the
-number of chunks in force on that chain and not the length of history. A view is cached until the set
+Vectors are held per version (a block), every block's rows in one resident matrix (:class:`_Pool`). A
+query ranks one *view*: the blocks of the versions the timeline resolved for its region chain and moment.
+A view holds row numbers into the pool, not a copy of the vectors: region chains share most of their
+blocks (every chain ends in ``global``), and a matrix per chain made memory grow with the number of chains
+queried (2.1 GB for 10 chains at 100k in force). A query scores the few ranges of pool rows that cover its
+view (one matrix-vector product each, reading through short gaps) and gathers its rows' scores; start-up
+lays the pool out region by region, so a chain's rows form a few long ranges. A view is cached until the set
 of versions changes (an ingest, or the next validity boundary). Ranking is a brute-force dot product
 on normalised vectors: recall is 1.0 by construction, which no filtered ANN query can promise.
 
@@ -33,6 +37,12 @@ _BLAS = ThreadpoolController()
 """Found once: building a limiter scans the process's loaded libraries (~10 ms, measured), per search it cost
 more than the search."""
 
+_BULK = 64
+"""A load of this many versions or more (start-up) counts their BM25 terms in the background at once."""
+
+_GAP = 1024
+"""Rows of other chains (1.5 MB at 384 dimensions) read through rather than starting another product."""
+
 LEXICAL_WEIGHT = 0.4
 """The share of BM25 in a hybrid score, chosen on the development set (docs/benchmarks.md)."""
 
@@ -46,15 +56,63 @@ class Hit:
     cosine: float
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Block:
     chunk_ids: list[str]
-    vectors: np.ndarray
+    start: int
+    """Its first row in the pool."""
+
+
+class _Pool:
+    """The vectors of every resident block, one range of rows each, in one matrix shared by all views.
+
+    Rows are only appended: a dropped block leaves dead rows until a compaction copies the live ones into a
+    new matrix (when they outnumber the live ones). Growing or compacting replaces the matrix, so a view
+    keeps the matrix it was built on and stays correct while another thread writes.
+    """
+
+    def __init__(self, dim: int) -> None:
+        self.matrix = np.zeros((0, dim), dtype=np.float32)
+        self.used = 0
+        self.live = 0
+
+    def add(self, vectors: list[np.ndarray]) -> list[int]:
+        """Append these blocks' rows; their first rows."""
+        total = sum(len(v) for v in vectors)
+        if self.used + total > len(self.matrix):
+            grown = np.empty((max(self.used + total, len(self.matrix) * 5 // 4), self.matrix.shape[1]), np.float32)
+            grown[: self.used] = self.matrix[: self.used]
+            self.matrix = grown
+        starts = []
+        for block in vectors:
+            starts.append(self.used)
+            self.matrix[self.used : self.used + len(block)] = block
+            self.used += len(block)
+        self.live += total
+        return starts
+
+    def compact(self, blocks: dict[int, _Block]) -> bool:
+        """Copy the live rows into a new matrix when dead rows outnumber them; True when it did."""
+        if self.used - self.live <= max(self.live, 4096):
+            return False
+        matrix = np.empty((self.live, self.matrix.shape[1]), np.float32)
+        at = 0
+        for block in sorted(blocks.values(), key=lambda b: b.start):
+            n = len(block.chunk_ids)
+            matrix[at : at + n] = self.matrix[block.start : block.start + n]
+            block.start, at = at, at + n
+        self.matrix, self.used = matrix, at
+        return True
 
 
 @dataclass
 class _View:
     matrix: np.ndarray
+    """The pool's matrix when the view was built."""
+    spans: list[tuple[int, int]]
+    """Ranges of its rows that cover the view's, scored one matrix-vector product each, in order."""
+    local: np.ndarray
+    """Each view row's place in the spans' scores laid end to end."""
     row_version: np.ndarray
     chunk_ids: list[str]
     lexical: Lexical | None = None
@@ -66,6 +124,7 @@ class VectorIndex:
         self.dim = dim
         self._loader = loader
         self._blocks: dict[int, _Block] = {}
+        self._pool = _Pool(dim)
         self._views: OrderedDict[frozenset[int], _View] = OrderedDict()
         self._max_views = max_views
         self._lock = threading.RLock()
@@ -78,36 +137,54 @@ class VectorIndex:
         return sum(len(block.chunk_ids) for block in self._blocks.values())
 
     def put(self, version_id: int, chunk_ids: list[str], vectors: np.ndarray, texts: list[str]) -> None:
-        """Make a version resident: its chunks' vectors, and their texts counted for BM25."""
-        self._put(version_id, chunk_ids, vectors, texts)
+        """Make a version resident: its chunks' vectors, and their texts for BM25 (counted when first needed)."""
+        self._put({version_id: (chunk_ids, vectors, texts)})
         self._lexical.settle()
 
-    def _put(self, version_id: int, chunk_ids: list[str], vectors: np.ndarray, texts: list[str]) -> None:
-        if len(texts) != len(chunk_ids):
-            raise ValueError(f"version {version_id}: {len(chunk_ids)} chunks but {len(texts)} texts")
+    def _put(self, versions: dict[int, tuple[list[str], np.ndarray, list[str]]]) -> None:
+        for version_id, (chunk_ids, _, texts) in versions.items():
+            if len(texts) != len(chunk_ids):
+                raise ValueError(f"version {version_id}: {len(chunk_ids)} chunks but {len(texts)} texts")
         with self._lock:
-            self._lexical.put(version_id, texts)
-            self._blocks[version_id] = _Block(chunk_ids, vectors.reshape(len(chunk_ids), self.dim))
+            for version_id in versions:
+                self._drop(version_id)
+            vectors = [v.reshape(len(ids), self.dim) for ids, v, _ in versions.values()]
+            starts = self._pool.add(vectors)
+            for (version_id, (chunk_ids, _, texts)), start in zip(versions.items(), starts, strict=True):
+                self._lexical.put(version_id, texts)
+                self._blocks[version_id] = _Block(chunk_ids, start)
             self._views.clear()
 
     def drop(self, version_id: int) -> None:
         with self._lock:
-            if self._blocks.pop(version_id, None) is not None:
-                self._lexical.drop(version_id)
+            if self._drop(version_id):
+                self._pool.compact(self._blocks)
                 self._views.clear()
+
+    def _drop(self, version_id: int) -> bool:
+        block = self._blocks.pop(version_id, None)
+        if block is None:
+            return False
+        self._pool.live -= len(block.chunk_ids)
+        self._lexical.drop(version_id)
+        return True
 
     def vectors(self, version_id: int) -> dict[str, np.ndarray]:
         """The vectors of a resident version by chunk id (empty when it is not resident)."""
-        block = self._blocks.get(version_id)
-        return dict(zip(block.chunk_ids, block.vectors, strict=True)) if block else {}
+        with self._lock:
+            block = self._blocks.get(version_id)
+            if block is None:
+                return {}
+            rows = self._pool.matrix[block.start : block.start + len(block.chunk_ids)].copy()
+        return dict(zip(block.chunk_ids, rows, strict=True))
 
     def load(self, version_ids: Collection[int]) -> None:
         """Make these versions resident (e.g. history asked for by ``as_of``)."""
         absent = [vid for vid in version_ids if vid not in self._blocks]
         if absent:
-            for vid, (chunk_ids, vectors, texts) in self._loader(absent).items():
-                self._put(vid, chunk_ids, vectors, texts)
-            self._lexical.settle()
+            self._put(self._loader(absent))
+            if len(absent) >= _BULK:
+                self._lexical.count_later()
 
     def _view(self, version_ids: frozenset[int], lexical: bool = False) -> _View:
         with self._lock:
@@ -119,14 +196,14 @@ class VectorIndex:
                 return view
             self.load(version_ids)
             blocks = [(vid, self._blocks[vid]) for vid in sorted(version_ids)]
-            sizes = [len(block.chunk_ids) for _, block in blocks]
-            matrix = (
-                np.concatenate([block.vectors for _, block in blocks])
-                if blocks
-                else np.zeros((0, self.dim), dtype=np.float32)
-            )
+            sizes = np.array([len(block.chunk_ids) for _, block in blocks], dtype=np.int64)
+            starts = np.array([block.start for _, block in blocks], dtype=np.int64)
+            rows = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes) + np.arange(int(sizes.sum()))
+            spans, local = _spans(rows)
             view = _View(
-                matrix=matrix,
+                matrix=self._pool.matrix,
+                spans=spans,
+                local=local,
                 row_version=np.repeat(np.array([vid for vid, _ in blocks], dtype=np.int64), sizes),
                 chunk_ids=[cid for _, block in blocks for cid in block.chunk_ids],
                 lexical=self._lexical.view(sorted(version_ids)) if lexical else None,
@@ -153,7 +230,9 @@ class VectorIndex:
         # One BLAS thread: a matrix-vector product is memory-bound anyway, and BLAS threads left spinning
         # after it steal the cores the encoder needs next (p99 x4 measured with the default two).
         with _BLAS.limit(limits=1, user_api="blas"):
-            cosines = view.matrix @ query.astype(np.float32, copy=False)
+            vector = query.astype(np.float32, copy=False)
+            parts = [view.matrix[low:high] @ vector for low, high in view.spans]
+            cosines = (parts[0] if len(parts) == 1 else np.concatenate(parts))[view.local]
         scores = cosines
         if text is not None and view.lexical is not None:  # _view(lexical=True) built it
             bm25, attainable = view.lexical.scores(self._lexical.vocabulary.terms(text))
@@ -165,6 +244,20 @@ class VectorIndex:
             Hit(int(view.row_version[i]), view.chunk_ids[i], float(scores[i]), float(cosines[i]))
             for i in _top(scores, k)
         ]
+
+
+def _spans(rows: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Pool ranges covering ``rows``, and each row's place in them laid end to end. Gaps shorter than
+    :data:`_GAP` rows are scored rather than split on: reading them costs less than another product."""
+    if not len(rows):
+        return [(0, 0)], rows
+    ordered = np.sort(rows)
+    cuts = np.flatnonzero(np.diff(ordered) > _GAP) + 1
+    lows = ordered[np.concatenate(([0], cuts))]
+    highs = ordered[np.concatenate((cuts - 1, [len(ordered) - 1]))] + 1
+    offsets = np.cumsum(highs - lows) - (highs - lows)
+    span = np.searchsorted(lows, rows, side="right") - 1
+    return [(int(lo), int(hi)) for lo, hi in zip(lows, highs, strict=True)], offsets[span] + rows - lows[span]
 
 
 def _top(scores: np.ndarray, n: int) -> list[int]:

@@ -197,12 +197,13 @@ class KnowledgeBase:
 
     def _repair(self) -> None:
         """Embed what the ledger names but the store lacks; drop vectors a crash left unreferenced."""
-        wanted = self.ledger.embed_texts()
+        wanted = self.ledger.all_chunk_ids()
         stored = self.store.ids()
-        missing = [cid for cid in wanted if cid not in stored]
+        missing = sorted(wanted - stored)
         if missing:
             log.info("re-embedding %d chunks the vector store lacks", len(missing))
-            self._embed_into_store(missing, [wanted[cid] for cid in missing])
+            texts = self.ledger.embed_texts_of(missing)
+            self._embed_into_store(missing, [texts[cid] for cid in missing])
         orphans = [cid for cid in stored if cid not in wanted]
         if orphans:
             log.info("removing %d vectors no version refers to (left by an interrupted ingest)", len(orphans))
@@ -211,12 +212,13 @@ class KnowledgeBase:
     def _warm(self) -> None:
         now = self.now()
         live = [
-            v.record.id
+            (v.record.region, v.record.id)
             for series in self.timeline.all_series()
             for v in series
             if v.status(now) in (VersionStatus.in_force, VersionStatus.future)
         ]
-        self.index.load(live)
+        # Region by region: a chain's rows then lie in a few long ranges of the index's matrix.
+        self.index.load([vid for _, vid in sorted(live)])
 
     def _load_blocks(self, version_ids: Collection[int]) -> dict[int, tuple[list[str], np.ndarray, list[str]]]:
         """Chunk ids, vectors (from the store) and encoder texts (for BM25, from the ledger) of versions."""

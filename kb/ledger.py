@@ -322,6 +322,10 @@ class Ledger:
         """Every chunk's encoder input, to rebuild the vector store from the ledger alone."""
         return {r[0]: r[1] for r in self._rows("SELECT chunk_id, embed_text FROM chunks")}
 
+    def all_chunk_ids(self) -> set[str]:
+        """Every chunk the ledger names (without their texts: start-up compares them with the store)."""
+        return {r[0] for r in self._rows("SELECT chunk_id FROM chunks")}
+
     def embed_texts_of(self, chunk_ids: Sequence[str]) -> dict[str, str]:
         """The encoder input (title and headings, then text) of these chunks: what BM25 counts too."""
         out: dict[str, str] = {}

@@ -2,9 +2,14 @@
 
 Policy questions hinge on exact words (a SKU, "restocking fee", "Blender X2") that an embedding blurs.
 The lexical ranking must see exactly the chunks the vector ranking sees, and views change with every
-save, so no score is precomputed over a corpus: each version's chunks are counted once, when its block
-is put (:class:`TermCounts`, sparse rows over one growing vocabulary), and a view computes its own BM25
+save, so no score is precomputed over a corpus: each version's chunks are counted once
+(:class:`TermCounts`, sparse rows over one growing vocabulary), and a view computes its own BM25
 statistics (chunk count, average length, and each query term's document frequency) over its rows only.
+
+Counting is lazy: a block put keeps its texts, and they are counted when a view first needs them, or by a
+background pass started after a bulk load. At 100k chunks counting takes seconds that start-up would
+otherwise spend before ready; the background pass usually finishes before the first hybrid query, and a
+query that comes sooner counts only the blocks of its own view.
 
 To find a term's chunks without scanning every row, counts are also kept term-major (CSC): one large
 merged segment over most resident blocks, rebuilt in the background when enough blocks were put after
@@ -27,7 +32,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -109,18 +114,20 @@ class Vocabulary:
         return TermCounts(indptr, (keys % width).astype(np.int32), counts.astype(np.float32), lengths)
 
     def terms(self, text: str) -> np.ndarray:
-        """The distinct known term ids of a query; words that no indexed chunk has are dropped."""
+        """The distinct known term ids of a query, in the order of their first word; words that no indexed
+        chunk has are dropped. The order is the query's, not the ids': ids depend on the order blocks were
+        counted in, and scores are summed term by term, so this keeps a score's last bit the same."""
         stemmer = getattr(self._local, "stemmer", None)
         if stemmer is None:
             stemmer = self._local.stemmer = Stemmer.Stemmer("english")
-        found = set()
+        found: dict[int, None] = {}
         for word in _WORD.findall(text.lower()):
             term = self._word_ids.get(word)
             if term is None:
                 term = self._stem_ids.get(stemmer.stemWord(word))
             if term is not None and term >= 0:
-                found.add(term)
-        return np.array(sorted(found), dtype=np.int64)
+                found[term] = None
+        return np.fromiter(found, dtype=np.int64, count=len(found))
 
 
 class _Segment:
@@ -219,12 +226,16 @@ class LexicalIndex:
     """Term counts of every resident block, and their merged term-major segment.
 
     ``put``/``drop``/``view`` may be called from any thread; a merge runs beside them and only swaps its
-    result in. A block put since the last merge costs each view that holds it a little at build time;
-    once such rows outnumber an eighth of the merged ones (and ``merge_at``), a merge starts.
+    result in. A block put keeps its texts until it is counted (by the first view that holds it, or
+    :meth:`count_later`). A block counted since the last merge costs each view that holds it a little at
+    build time; once such rows outnumber an eighth of the merged ones (and ``merge_at``), a merge starts.
     """
 
     def __init__(self, merge_at: int = 4096) -> None:
         self.vocabulary = Vocabulary()
+        self._pending: dict[int, Sequence[str]] = {}
+        """Texts of blocks put and not counted yet."""
+        self._counting = False
         self._blocks: dict[int, TermCounts] = {}
         self._merged = _Merged.of({}, 0)
         self._stale: set[int] = set()  # merged versions dropped or put again since the merge
@@ -235,18 +246,51 @@ class LexicalIndex:
         self._merging = False
 
     def put(self, version_id: int, texts: Sequence[str]) -> None:
-        """Count a version's chunk texts (call :meth:`settle` after a batch of puts)."""
+        """Keep a version's chunk texts, to be counted when first needed."""
         with self._lock:
-            counts = self.vocabulary.count(texts)
             self._drop(version_id)
-            self._blocks[version_id] = counts
-            self._fresh += len(counts)
+            self._pending[version_id] = texts
 
     def drop(self, version_id: int) -> None:
         with self._lock:
             self._drop(version_id)
 
+    def _count(self, version_ids: Iterable[int]) -> None:
+        """Count those of these versions still pending; the lock is taken per block, so that a view waits
+        for at most one block of a background pass."""
+        for vid in version_ids:
+            with self._lock:
+                texts = self._pending.pop(vid, None)
+                if texts is not None:
+                    counts = self.vocabulary.count(texts)
+                    self._blocks[vid] = counts
+                    self._fresh += len(counts)
+
+    def count_later(self) -> None:
+        """Count every pending block in a background thread (after a bulk load), then merge."""
+        with self._lock:
+            if self._counting or not self._pending:
+                return
+            self._counting = True
+        threading.Thread(target=self._count_all, name="kb-lexical-count", daemon=True).start()
+
+    def _count_all(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    batch = list(self._pending)[:256]
+                    if not batch:
+                        self._counting = False
+                        break
+                self._count(batch)
+            self.settle()
+        except Exception:  # the blocks left pending are counted by the views that need them
+            log.exception("counting the lexical index failed")
+            with self._lock:
+                self._counting = False
+
     def _drop(self, version_id: int) -> None:
+        self._pending.pop(version_id, None)
         counts = self._blocks.pop(version_id, None)
         if counts is None:
             return
@@ -259,6 +303,9 @@ class LexicalIndex:
     def view(self, version_ids: Sequence[int]) -> Lexical:
         """BM25 over these resident versions' rows, in this order."""
         ids = np.asarray(version_ids, dtype=np.int64)
+        if self._pending:
+            self._count(version_ids)
+            self.settle()
         with self._lock:
             merged, n_terms = self._merged, len(self.vocabulary)
             if len(merged.version_ids):
@@ -285,7 +332,8 @@ class LexicalIndex:
             threading.Thread(target=self._merge, name="kb-lexical-merge", daemon=True).start()
 
     def merge(self) -> None:
-        """Rebuild the merged segment from every resident block now."""
+        """Count every pending block and rebuild the merged segment from every resident block now."""
+        self._count(list(self._pending))
         with self._lock:
             self._merging = True
         self._merge()

@@ -6,6 +6,7 @@ all-MiniLM-L6-v2, so a test that passes in hybrid mode is one that vector mode a
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +268,22 @@ def test_query_words_never_grow_the_vocabulary() -> None:
     assert sorted(vocabulary.terms("Restocked zorblax of the blender").tolist()) == sorted(known)
     assert vocabulary.terms("the of zorblax").tolist() == []
     assert (len(vocabulary), len(vocabulary._word_ids)) == (size, words)
+
+
+def test_blocks_are_counted_only_when_a_view_needs_them_or_in_the_background() -> None:
+    """Counting every chunk at start-up delayed ready by seconds at 100k: a put keeps the texts, the first
+    view of a block counts it, and a background pass counts the rest."""
+    index = LexicalIndex(merge_at=10**9)
+    for vid in (1, 2, 3):
+        index.put(vid, TEXTS[vid])
+    assert len(index.vocabulary) == 0, "nothing counted on put"
+    assert_view_matches(index, [1])
+    assert set(index._blocks) == {1}, "the view counted its own block only"
+    index.drop(2)
+    index.count_later()
+    deadline = time.monotonic() + 10
+    while index._counting or index._pending:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert set(index._blocks) == {1, 3}, "a dropped block is never counted"
+    assert_view_matches(index, [1, 3])
