@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from kb.errors import DataDirLocked, RemoteError
+from kb.integrations.answers import json_or_raise
 from kb.knowledge import lock_data
 from kb.settings import Role, Settings
 from server.schemas import DocumentSummaryOut, QueryOut, StalenessRowOut
@@ -82,23 +83,13 @@ class Remote:
         except httpx.HTTPError as exc:
             raise RemoteError(503, "unreachable", f"the kb serve at {self.url} does not answer ({exc})") from None
 
-    def _json(self, response: httpx.Response) -> Any:
-        if response.status_code >= 400:
-            try:
-                error = response.json()["error"]
-                code, message = error["code"], error["message"]
-            except (ValueError, KeyError, TypeError):
-                code, message = "http_error", response.text[:200]
-            raise RemoteError(response.status_code, code, message)
-        return response.json()
-
     def query(self, body: dict[str, Any]) -> QueryOut:
         with self._call() as client:
-            return QueryOut.model_validate(self._json(client.post("/v1/query", json=body)))
+            return QueryOut.model_validate(json_or_raise(client.post("/v1/query", json=body)))
 
     def documents(self, include_all: bool) -> list[DocumentSummaryOut]:
         with self._call() as client:
-            answer = self._json(client.get("/v1/documents", params={"status": "all" if include_all else "current"}))
+            answer = json_or_raise(client.get("/v1/documents", params={"status": "all" if include_all else "current"}))
         return [DocumentSummaryOut.model_validate(item) for item in answer]
 
     def staleness(
@@ -108,5 +99,5 @@ class Remote:
         params += [("owner", o) for o in owners]
         params += [("region", r) for r in regions] + [("severity", s) for s in severities]
         with self._call() as client:
-            answer = self._json(client.get("/v1/staleness", params=params))
+            answer = json_or_raise(client.get("/v1/staleness", params=params))
         return [StalenessRowOut.model_validate(row) for row in answer["rows"]]

@@ -15,29 +15,41 @@ from kb.retrieval import MAX_K, MAX_QUERY_CHARS, QueryAnswer, QueryRequest, Quer
 from kb.staleness import Severity, StalenessReason, StalenessRow
 from kb.timeline import Validity, VersionStatus
 
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+"""Not only white space, as Python's str.strip() sees it (which also strips the characters 0x1c-0x1f and 0x85)."""
 
-class QueryBody(BaseModel):
+
+class _AtRegionAndMoment(BaseModel):
+    """What a question or a draft is asked against: a region's chain at a moment."""
+
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(
-        min_length=1,
-        max_length=MAX_QUERY_CHARS,
-        description="The question, in plain words (not only spaces).",
-        # Not only white space, as Python's str.strip() sees it (which also strips \x1c-\x1f and \x85).
-        json_schema_extra={"pattern": r"[^\s\x1c-\x1f\x85]"},
-    )
-    k: int = Field(5, ge=1, le=MAX_K, description="How many chunks to return.")
     region: str = Field(
         "global",
-        description="The agent's region; its chain falls back to global.",
+        description="The agent's (or customer's) region; its chain falls back to global, e.g. DE -> EU -> global.",
         json_schema_extra={"pattern": f"^{REGION_CODE}$"},
     )
     as_of: datetime | date | None = Field(
         None,
-        description=f"Another moment: a date means the start of that day in the service's zone; "
+        description=f"Another moment than now: a date means the start of that day in the service's zone; "
         f"years {FIRST_YEAR} to {LAST_YEAR}.",
         json_schema_extra={"pattern": YEAR_PATTERN},
     )
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _when(cls, value: object) -> object:
+        return date_or_datetime(value)
+
+
+class QueryBody(_AtRegionAndMoment):
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="The question, in plain words (not only spaces).",
+        json_schema_extra={"pattern": NOT_BLANK},
+    )
+    k: int = Field(5, ge=1, le=MAX_K, description="How many chunks to return.")
     doc_types: list[DocType] | None = None
     products: list[str] | None = None
     max_risk_tier: RiskTier | None = None
@@ -51,11 +63,6 @@ class QueryBody(BaseModel):
         description="Relevance floor: results scoring below it are left out, and when none clears it `results` "
         "is empty and `warnings` says nothing in force answers well. Default KB_MIN_SCORE; -1 serves everything.",
     )
-
-    @field_validator("as_of", mode="before")
-    @classmethod
-    def _when(cls, value: object) -> object:
-        return date_or_datetime(value)
 
     def to_request(self) -> QueryRequest:
         return QueryRequest(self.query, self.k, self.region, self.as_of, self.doc_types, self.products,
@@ -230,31 +237,13 @@ class ChangesOut(BaseModel):
         return cls(changes=[ChangeOut.of(e) for e in page.changes], next=str(page.next))
 
 
-class AuditBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AuditBody(_AtRegionAndMoment):
     text: str = Field(
         min_length=1,
         max_length=MAX_AUDIT_CHARS,
         description="The agent's draft answer: its sentences and list items are the claims checked.",
-        json_schema_extra={"pattern": r"[^\s\x1c-\x1f\x85]"},
+        json_schema_extra={"pattern": NOT_BLANK},
     )
-    region: str = Field(
-        "global",
-        description="The customer's region; the draft is checked against what its chain is served.",
-        json_schema_extra={"pattern": f"^{REGION_CODE}$"},
-    )
-    as_of: datetime | date | None = Field(
-        None,
-        description=f"Another moment than now (a date: the start of that day in the service's zone); "
-        f"years {FIRST_YEAR} to {LAST_YEAR}.",
-        json_schema_extra={"pattern": YEAR_PATTERN},
-    )
-
-    @field_validator("as_of", mode="before")
-    @classmethod
-    def _when(cls, value: object) -> object:
-        return date_or_datetime(value)
 
     def to_request(self) -> AuditRequest:
         return AuditRequest(self.text, self.region, self.as_of)
@@ -325,7 +314,7 @@ class ReviewBody(BaseModel):
         min_length=1,
         max_length=200,
         description="Who confirmed the text.",
-        json_schema_extra={"pattern": r"[^\s\x1c-\x1f\x85]"},  # not blank, as Python's str.strip() sees it
+        json_schema_extra={"pattern": NOT_BLANK},
     )
     note: str | None = Field(None, max_length=500, description="Written as review_note.")
     expected_hash: str | None = _HASH_FIELD

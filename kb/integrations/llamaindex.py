@@ -16,7 +16,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from kb.errors import RemoteError
+from kb.integrations.answers import json_or_raise
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +58,7 @@ class KBRetriever(BaseRetriever):
         return body
 
     def _nodes(self, response: httpx.Response) -> list[NodeWithScore]:
-        if response.status_code != 200:
-            try:
-                error = response.json()["error"]
-                code, message = error["code"], error["message"]
-            except (ValueError, KeyError, TypeError):
-                code, message = "http_error", response.text[:200]
-            raise RemoteError(response.status_code, code, message)
-        answer = response.json()
+        answer = json_or_raise(response)
         self.last_warnings = answer["warnings"]
         for warning in self.last_warnings:
             log.warning("kb: %s", warning)
