@@ -2,21 +2,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from kb.documents import REGION_CODE
 from kb.feed import MAX_LIMIT
-from kb.knowledge import KnowledgeBase
-from server.routes import knowledge_base
-from server.schemas import ChangesOut, ErrorOut
+from server.routes import KB, errors
+from server.schemas import ChangesOut
 
 router = APIRouter(prefix="/v1", tags=["changes"])
-_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 422, 503)}
 
 
-@router.get("/changes", response_model=ChangesOut, responses=_ERRORS)  # type: ignore[arg-type]
+@router.get("/changes", response_model=ChangesOut, responses=errors(400, 401, 422, 503))  # type: ignore[arg-type]
 def changes(
-    kb: Annotated[KnowledgeBase, Depends(knowledge_base)],
+    kb: KB,
     since: Annotated[
         str | None,
         Query(pattern=r"^[0-9]{0,18}$", description="The `next` of an earlier answer; none: from the start."),

@@ -2,51 +2,50 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Header, Query
 
 from ingest.actions import acknowledge_variant, confirm_review
-from kb.knowledge import KnowledgeBase
-from server.routes import knowledge_base
+from server.routes import KB, errors
 from server.schemas import (
     AcknowledgeBody,
     ChunkOut,
     DocumentHistoryOut,
     DocumentSummaryOut,
     EditedOut,
-    ErrorOut,
     ReviewBody,
     VersionDetailOut,
     VersionOut,
 )
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
-_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 422, 503)}
-_EDIT_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 422, 503)}
-KB = Annotated[KnowledgeBase, Depends(knowledge_base)]
 IfMatch = Annotated[str | None, Header(max_length=80, description="The file_hash last seen, like expected_hash.")]
 
 
-@router.post("/{doc_id:path}/review", response_model=EditedOut, responses=_EDIT_ERRORS)  # type: ignore[arg-type]
+@router.post("/{doc_id:path}/review", response_model=EditedOut, responses=errors(400, 401, 403, 404, 409, 422, 503))  # type: ignore[arg-type]
 def review(doc_id: str, body: ReviewBody, kb: KB, if_match: IfMatch = None) -> EditedOut:
     """Confirm a review (editors): last_reviewed, reviewed_by and the next review_by are written into the file."""
     edited = confirm_review(kb, doc_id, body.region, body.reviewed_by, body.note, body.expected_hash or if_match)
     return EditedOut.of(edited.record, edited.written)
 
 
-@router.post("/{doc_id:path}/acknowledge", response_model=EditedOut, responses=_EDIT_ERRORS)  # type: ignore[arg-type]
+@router.post(
+    "/{doc_id:path}/acknowledge", response_model=EditedOut, responses=errors(400, 401, 403, 404, 409, 422, 503)
+)  # type: ignore[arg-type]
 def acknowledge(doc_id: str, body: AcknowledgeBody, kb: KB, if_match: IfMatch = None) -> EditedOut:
     """Mark a regional variant as deliberately different from its newer base (editors): writes in_sync_with."""
     edited = acknowledge_variant(kb, doc_id, body.region, body.base_version, body.expected_hash or if_match)
     return EditedOut.of(edited.record, edited.written)
 
 
-@router.get("", response_model=list[DocumentSummaryOut], responses=_ERRORS)  # type: ignore[arg-type]
+@router.get("", response_model=list[DocumentSummaryOut], responses=errors(400, 401, 404, 422, 503))  # type: ignore[arg-type]
 def list_documents(kb: KB, status: Literal["current", "all"] = "current") -> list[DocumentSummaryOut]:
     """Each series with a version in force now; ``?status=all`` adds expired, retired and future-only ones."""
     return [DocumentSummaryOut.summary(item) for item in kb.documents(include_all=status == "all")]
 
 
-@router.get("/{doc_id:path}/versions/{number}", response_model=VersionDetailOut, responses=_ERRORS)  # type: ignore[arg-type]
+@router.get(
+    "/{doc_id:path}/versions/{number}", response_model=VersionDetailOut, responses=errors(400, 401, 404, 422, 503)
+)  # type: ignore[arg-type]
 def get_version(
     doc_id: str, number: int, kb: KB, region: Annotated[str | None, Query(max_length=40)] = None
 ) -> VersionDetailOut:
@@ -57,7 +56,7 @@ def get_version(
     )
 
 
-@router.get("/{doc_id:path}", response_model=DocumentHistoryOut, responses=_ERRORS)  # type: ignore[arg-type]
+@router.get("/{doc_id:path}", response_model=DocumentHistoryOut, responses=errors(400, 401, 404, 422, 503))  # type: ignore[arg-type]
 def get_document(doc_id: str, kb: KB) -> DocumentHistoryOut:
     """Every version of every region, with validity and status (history included)."""
     versions = [VersionOut.of_version(validity, status) for validity, status in kb.history(doc_id)]

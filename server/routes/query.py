@@ -1,20 +1,17 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from kb.knowledge import KnowledgeBase
-from server.routes import knowledge_base
-from server.schemas import ErrorOut, QueryBody, QueryOut
+from server.routes import KB, errors
+from server.schemas import QueryBody, QueryOut
 
 router = APIRouter(prefix="/v1", tags=["retrieval"])
-_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 413, 422, 503)}
 
 
-@router.post("/query", response_model=QueryOut, responses=_ERRORS)  # type: ignore[arg-type]
-def query(body: QueryBody, request: Request, kb: Annotated[KnowledgeBase, Depends(knowledge_base)]) -> QueryOut:
+@router.post("/query", response_model=QueryOut, responses=errors(400, 401, 413, 422, 503))  # type: ignore[arg-type]
+def query(body: QueryBody, request: Request, kb: KB) -> QueryOut:
     """The chunks in force for the region (and moment) asked, best first, with citations and flags."""
     started = time.perf_counter()
     answer = QueryOut.of(kb.query(body.to_request()))

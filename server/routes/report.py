@@ -6,10 +6,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -20,7 +20,7 @@ from kb.knowledge import KnowledgeBase
 from kb.staleness import Severity, StalenessReason, StalenessRow
 from kb.timeline import VersionStatus
 from server.guard import SESSION_COOKIE
-from server.routes import knowledge_base
+from server.routes import KB
 from server.routes.staleness import Filter
 from server.schemas import ErrorOut
 
@@ -34,7 +34,6 @@ _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent.parent / "templates"),
     autoescape=select_autoescape(["html"]),
 )
-KB = Annotated[KnowledgeBase, Depends(knowledge_base)]
 
 _SEVERITY_ORDER = list(Severity)
 SORTS: dict[str, Callable[[StalenessRow], Any]] = {

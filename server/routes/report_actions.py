@@ -8,19 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ingest.actions import acknowledge_variant, confirm_review
 from kb.errors import KBError
-from kb.knowledge import KnowledgeBase
 from kb.settings import Role
 from server.guard import SESSION_COOKIE, session_token
-from server.routes import knowledge_base
+from server.routes import KB
 from server.routes.report import page
 
 router = APIRouter(tags=["report"], include_in_schema=False)
-KB = Annotated[KnowledgeBase, Depends(knowledge_base)]
 SESSION_SECONDS = 12 * 3600
 """How long the browser keeps the report's session cookie: a working day."""
 

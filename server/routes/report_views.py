@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from kb.knowledge import KnowledgeBase
 from kb.outlook import MAX_DAYS, coverage_csv, upcoming_csv
-from server.routes import knowledge_base
+from server.routes import KB
 from server.routes.report import ERRORS, page
 from server.routes.staleness import CsvResponse
 
 router = APIRouter(tags=["report"])
 # The page, or with ?format=csv the same rows as CSV.
 _RESPONSES = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **ERRORS}
-KB = Annotated[KnowledgeBase, Depends(knowledge_base)]
 
 
 @router.get("/report/upcoming", response_class=HTMLResponse, responses=_RESPONSES)  # type: ignore[arg-type]

@@ -11,14 +11,11 @@ from fastapi.responses import PlainTextResponse
 
 from kb.documents import REGION_CODE, normalize_region
 from kb.errors import InvalidRequest
-from kb.knowledge import KnowledgeBase
 from kb.staleness import Severity, StalenessReason, StalenessRow, select, to_csv
-from server.routes import knowledge_base
-from server.schemas import ErrorOut, StalenessOut, StalenessRowOut
+from server.routes import KB, errors
+from server.schemas import StalenessOut, StalenessRowOut
 
 router = APIRouter(prefix="/v1", tags=["staleness"])
-_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 503)}
-KB = Annotated[KnowledgeBase, Depends(knowledge_base)]
 E = TypeVar("E", bound=StrEnum)
 
 
@@ -87,7 +84,7 @@ def staleness_filter(
 Filter = Annotated[StalenessFilter, Depends(staleness_filter)]
 
 
-@router.get("/staleness", response_model=StalenessOut, responses=_ERRORS)  # type: ignore[arg-type]
+@router.get("/staleness", response_model=StalenessOut, responses=errors(400, 401, 503))  # type: ignore[arg-type]
 def staleness(kb: KB, wanted: Filter) -> StalenessOut:
     """What content teams must look at, most severe first; ``counts`` are of the rows returned."""
     rows = wanted.apply(kb.staleness())
@@ -102,7 +99,7 @@ class CsvResponse(PlainTextResponse):
     media_type = "text/csv"
 
 
-@router.get("/staleness.csv", response_class=CsvResponse, responses=_ERRORS)  # type: ignore[arg-type]
+@router.get("/staleness.csv", response_class=CsvResponse, responses=errors(400, 401, 503))  # type: ignore[arg-type]
 def staleness_csv(kb: KB, wanted: Filter) -> CsvResponse:
     """The same rows as CSV, for a spreadsheet; takes the same filters."""
     return CsvResponse(to_csv(wanted.apply(kb.staleness())))
