@@ -285,6 +285,28 @@ def _ingest_paths(kb: KnowledgeBase, paths: Iterable[str], report: IngestReport,
             report.fail(REGIONS_FILE, error)
     known = kb.files()
     wanted |= _governed(root, wanted, known)
+    present, vanished = _look(kb, wanted, known, report, rechunk)
+    _moves(kb, wanted, known, present, vanished, report)
+
+    chunker = chunker_for(kb)
+    batch = list(present.items())
+    report.total += len(batch)
+    for start in range(0, len(batch), GROUP_FILES):
+        group = batch[start : start + GROUP_FILES]
+        _write_group(kb, chunker, group, known, report)
+        report.done += len(group)
+
+    for path in vanished:
+        report.change(_deleted(path, kb.remove_file(path)))
+    return report
+
+
+def _look(
+    kb: KnowledgeBase, wanted: set[str], known: dict[str, FileRecord], report: IngestReport, rechunk: bool
+) -> tuple[dict[str, _OnDisk], list[str]]:
+    """What is on disk of the wanted paths: the files to (re)write, and the known ones that are gone. Unreadable
+    files, bad names and unsupported types are recorded on the way; unchanged files are counted."""
+    root = kb.settings.docs
     present: dict[str, _OnDisk] = {}
     vanished: list[str] = []
     # The readable form of a bad name stands for that name: it is never "vanished" while the file exists.
@@ -295,35 +317,53 @@ def _ingest_paths(kb: KnowledgeBase, paths: Iterable[str], report: IngestReport,
             continue
         if _unnamable(path):
             _reject_name(kb, root, path, known, report, vanished)
-            continue
-        if not (root / path).is_file():
+        elif not (root / path).is_file():
             if path in known:
                 vanished.append(path)
-            continue
-        data = _read(root, path)
-        if isinstance(data, str):
-            kb.record_error(path, "", data)
-            report.fail(path, data)
-            continue
-        try:
-            metadata = _metadata_files(root, path) if kind is FileKind.policy else []
-        except InvalidDocument as exc:
-            kb.record_error(path, "", exc.reason)
-            report.fail(path, exc.reason)
-            continue
-        disk = _OnDisk(data, metadata, combined_hash(data, metadata))
-        if not rechunk and path in known and known[path].content_hash == disk.hash:
-            report.unchanged += 1
-        elif kind is FileKind.unsupported:
-            kb.record_error(path, disk.hash, _unsupported_reason(path), "unsupported_file")
-            report.unsupported.append(path)
-            log.warning("%s ignored: %s", path, _unsupported_reason(path))
         else:
-            present[path] = disk
+            disk = _on_disk(kb, path, kind, report)
+            if disk is None:
+                continue
+            if not rechunk and path in known and known[path].content_hash == disk.hash:
+                report.unchanged += 1
+            elif kind is FileKind.unsupported:
+                kb.record_error(path, disk.hash, _unsupported_reason(path), "unsupported_file")
+                report.unsupported.append(path)
+                log.warning("%s ignored: %s", path, _unsupported_reason(path))
+            else:
+                present[path] = disk
+    return present, vanished
 
-    # A new path with the very bytes of a vanished one is a move: same version, new citation. The old path
-    # may not be among these paths: the watcher can see a move into a new folder as a creation now and a
-    # deletion half a second later, so any known file that is gone from the disk counts.
+
+def _on_disk(kb: KnowledgeBase, path: str, kind: FileKind, report: IngestReport) -> _OnDisk | None:
+    """The file's bytes with the metadata files that govern it, or None (recorded) when they cannot be read."""
+    root = kb.settings.docs
+    data = _read(root, path)
+    if isinstance(data, str):
+        kb.record_error(path, "", data)
+        report.fail(path, data)
+        return None
+    try:
+        metadata = _metadata_files(root, path) if kind is FileKind.policy else []
+    except InvalidDocument as exc:
+        kb.record_error(path, "", exc.reason)
+        report.fail(path, exc.reason)
+        return None
+    return _OnDisk(data, metadata, combined_hash(data, metadata))
+
+
+def _moves(
+    kb: KnowledgeBase,
+    wanted: set[str],
+    known: dict[str, FileRecord],
+    present: dict[str, _OnDisk],
+    vanished: list[str],
+    report: IngestReport,
+) -> None:
+    """A new path with the very bytes of a vanished one is a move: same version, new citation. The old path
+    may not be among these paths: the watcher can see a move into a new folder as a creation now and a
+    deletion half a second later, so any known file that is gone from the disk counts."""
+    root = kb.settings.docs
     candidates = [p for p in vanished if p in known]
     new_hashes = {disk.hash for path, disk in present.items() if path not in known}
     candidates += [p for p, f in known.items() if f.content_hash in new_hashes and p not in wanted]
@@ -341,26 +381,15 @@ def _ingest_paths(kb: KnowledgeBase, paths: Iterable[str], report: IngestReport,
             del present[path]
             report.change(f"{old} moved to {path}: same version, new source")
 
-    chunker = chunker_for(kb)
-    batch = list(present.items())
-    report.total += len(batch)
-    for start in range(0, len(batch), GROUP_FILES):
-        group = batch[start : start + GROUP_FILES]
-        _write_group(kb, chunker, group, known, report)
-        report.done += len(group)
 
-    for path in vanished:
-        outcome = kb.remove_file(path)
-        if outcome is VersionStatus.in_force:
-            report.change(f"{path} deleted: its version was in force, the document is retired (orphaned)")
-        elif outcome is VersionStatus.future:
-            report.change(f"{path} deleted: its future version is retracted and will not come into force")
-        elif outcome is None:
-            report.change(f"{path} deleted: it had been rejected, so agents see no change")
-        else:
-            report.change(f"{path} deleted: its version was {outcome.value}, history kept")
-
-    return report
+def _deleted(path: str, outcome: VersionStatus | None) -> str:
+    if outcome is VersionStatus.in_force:
+        return f"{path} deleted: its version was in force, the document is retired (orphaned)"
+    if outcome is VersionStatus.future:
+        return f"{path} deleted: its future version is retracted and will not come into force"
+    if outcome is None:
+        return f"{path} deleted: it had been rejected, so agents see no change"
+    return f"{path} deleted: its version was {outcome.value}, history kept"
 
 
 def _governed(root: Path, paths: set[str], known: dict[str, FileRecord]) -> set[str]:
