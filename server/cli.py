@@ -313,24 +313,30 @@ def audit(
     if (text is None) == (file is None):
         raise click.UsageError("give the draft as TEXT or with --file, not both")
     draft = text if text is not None else file.read()  # type: ignore[union-attr]
-    with _opened(docs, data) as (kb, _):
-        report = audit_draft(kb, AuditRequest(draft, region, _as_of(as_of)))
-    if as_json:
-        click.echo(AuditOut.of(report).model_dump_json(indent=2))
+    when = _as_of(as_of)
+    remote = running_service(_settings(docs=docs, data=data))
+    if remote is not None:
+        body = {"text": draft, "region": region, "as_of": when.isoformat() if when else None}
+        answer = remote.audit({key: value for key, value in body.items() if value is not None})
     else:
-        click.echo(f"as of {report.as_of:%Y-%m-%d %H:%M} UTC, region {' -> '.join(report.region_chain)}: "
-                   f"{report.verdict.value}")  # fmt: skip
-        for claim in report.claims:
+        with _opened(docs, data) as (kb, _):
+            answer = AuditOut.of(audit_draft(kb, AuditRequest(draft, region, when)))
+    if as_json:
+        click.echo(answer.model_dump_json(indent=2))
+    else:
+        click.echo(f"as of {answer.as_of:%Y-%m-%d %H:%M} UTC, region {' -> '.join(answer.region_chain)}: "
+                   f"{answer.verdict.value}")  # fmt: skip
+        for claim in answer.claims:
             click.echo(f"\n[{claim.status.value}] {claim.text}")
             if claim.support is not None:
-                r = claim.support.validity.record
-                click.echo(f"   source: {r.doc_id} ({r.region}) v{r.version}, {r.source}")
+                d = claim.support.doc
+                click.echo(f"   source: {d.doc_id} ({d.region}) v{d.version}, {d.source}")
             if claim.in_force is not None and claim.status is not ClaimStatus.current:
-                r = claim.in_force.validity.record
-                click.echo(f"   in force: {r.doc_id} ({r.region}) v{r.version}, {r.source}")
+                d = claim.in_force.doc
+                click.echo(f"   in force: {d.doc_id} ({d.region}) v{d.version}, {d.source}")
             for change in claim.changes:
                 click.echo(f"   changed: {change}")
-    if report.verdict is not ClaimStatus.current:
+    if answer.verdict is not ClaimStatus.current:
         sys.exit(1)
 
 

@@ -22,7 +22,7 @@ from kb.errors import DataDirLocked, RemoteError
 from kb.integrations.answers import json_or_raise
 from kb.knowledge import lock_data
 from kb.settings import Role, Settings
-from server.schemas import DocumentSummaryOut, QueryOut, StalenessRowOut
+from server.schemas import AuditOut, DocumentSummaryOut, QueryOut, StalenessRowOut
 
 SERVE_FILE = "serve.json"
 TIMEOUT = 60.0
@@ -86,6 +86,10 @@ class Remote:
     def query(self, body: dict[str, Any]) -> QueryOut:
         with self._call() as client:
             return QueryOut.model_validate(json_or_raise(client.post("/v1/query", json=body)))
+
+    def audit(self, body: dict[str, Any]) -> AuditOut:
+        with self._call() as client:
+            return AuditOut.model_validate(json_or_raise(client.post("/v1/audit", json=body)))
 
     def documents(self, include_all: bool) -> list[DocumentSummaryOut]:
         with self._call() as client:

@@ -1,5 +1,5 @@
-"""`kb docs`, `kb query` and `kb report` while `kb serve` holds the data folder: through the running service,
-with the output they give on their own (issue 13)."""
+"""`kb docs`, `kb query`, `kb report` and `kb audit` while `kb serve` holds the data folder: through the running
+service, with the output they give on their own (issue 13)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ COMMANDS = {
     "report-filtered": ["report", "--format", "json", "--reason", "orphaned", "--region", "global"],
     "query": ["query", "how much power does the kettle draw", "-k", "2"],
     "query-json": ["query", "kettle power", "--json", "--region", "EU"],
+    "audit": ["audit", "The Kettle K1 draws 2200 W."],
+    "audit-json": ["audit", "The Kettle K1 draws 3000 W.", "--json"],
 }
 
 
@@ -42,11 +44,11 @@ def _run(folders: list[str]) -> dict[str, Result]:
 
 
 def _comparable(name: str, result: Result) -> Any:
-    if name == "query-json":
+    if name in ("query-json", "audit-json"):
         answer = json.loads(result.stdout)
         answer.pop("as_of")  # the moment of asking
         return answer
-    if name == "query":
+    if name in ("query", "audit"):
         return result.stdout.splitlines()[1:]  # the first line says when it was asked
     return result.stdout
 
@@ -75,10 +77,12 @@ def test_docs_query_and_report_go_through_a_running_kb_serve(docs: Path, data: P
     assert not (data / "serve.json").exists()
 
     for name, result in beside.items():
-        assert result.exit_code == (1 if name.startswith("report") else 0), (name, result.output)
+        high_rows_or_a_claim_not_current = name.startswith("report") or name == "audit-json"
+        assert result.exit_code == (1 if high_rows_or_a_claim_not_current else 0), (name, result.output)
     assert "orphaned" in beside["report-table"].stdout and "review_overdue" in beside["report-table"].stdout
     assert [row["reason"] for row in json.loads(beside["report-filtered"].stdout)] == ["orphaned"]
     assert "1. Kettle K1 (global) v1, Power" in beside["query"].stdout
+    assert beside["audit"].stdout.splitlines()[0].endswith(": current")
 
     alone = _run(folders)  # the same commands once the service has stopped: they open the folder themselves
     for name in COMMANDS:
