@@ -33,7 +33,7 @@ from kb.errors import (
     InvalidRequest,
     VersionNotFound,
 )
-from kb.index import VectorIndex
+from kb.index import Hit, VectorIndex
 from kb.ledger import Ledger
 from kb.records import Event, FileRecord, StoredChunk, VersionRecord
 from kb.regions import REGIONS_FILE, RegionTree
@@ -511,8 +511,16 @@ class KnowledgeBase:
         hits = self.index.search(vector, resolution.version_set, request.k, admitted, request.query if hybrid else None)
         floor = self.settings.min_score if request.min_score is None else request.min_score
         # Compared as served (six decimals), so a client that passes a score back as min_score keeps that result.
-        weak = [h for h in hits if round(h.score, 6) < floor]
-        hits = [h for h in hits if round(h.score, 6) >= floor]
+        kept = [h for h in hits if round(h.score, 6) >= floor]
+        served = [by_id[vid] for vid in dict.fromkeys(h.version_id for h in kept)]
+        warnings = self._warnings(chain, served, at)
+        if hits and not kept:
+            warnings.append(f"nothing in force answers this well: the best passage scores {hits[0].score:.3f}, "
+                            f"under min_score {floor:g}; say you do not know rather than quote it")  # fmt: skip
+        return QueryAnswer(at, chain, self._results(kept, by_id, at), warnings)
+
+    def _results(self, hits: Sequence[Hit], by_id: Mapping[int, Validity], at: datetime) -> list[QueryResult]:
+        """The hits as served: their text, citation and flags."""
         stored = self.ledger.chunks([h.chunk_id for h in hits])
         inspector = self._inspector(at)
         flags = {vid: inspector.flags(by_id[vid], at) for vid in {h.version_id for h in hits}}
@@ -522,12 +530,7 @@ class KnowledgeBase:
             served_flags = [f.value for f in self._chunk_flags(flags[hit.version_id], validity, chunk)]
             results.append(QueryResult(hit.chunk_id, chunk.text, round(hit.score, 6), round(hit.cosine, 6),
                                        chunk.section, validity, served_flags, chunk.page))  # fmt: skip
-        served = [by_id[vid] for vid in dict.fromkeys(h.version_id for h in hits)]
-        warnings = self._warnings(chain, served, at)
-        if weak and not hits:
-            warnings.append(f"nothing in force answers this well: the best passage scores {weak[0].score:.3f}, "
-                            f"under min_score {floor:g}; say you do not know rather than quote it")  # fmt: skip
-        return QueryAnswer(at, chain, results, warnings)
+        return results
 
     def _chunk_flags(
         self, flags: list[StalenessReason], validity: Validity, chunk: StoredChunk
