@@ -135,7 +135,7 @@ def main() -> None:
         shutil.copytree(ROOT / "policies", docs)
         port = free_port()
         os.environ.update(KB_WEBHOOKS=receiver.url, KB_WEBHOOK_SECRET=SECRET, PYTHONPATH=str(ROOT))
-        argv = [sys.executable, "-c", "from server.cli import main; main()", "serve", "--docs", str(docs),
+        argv = [sys.executable, "-c", "from kb.server.cli import main; main()", "serve", "--docs", str(docs),
                 "--data", str(Path(tmp) / "data"), "--port", str(port)]  # fmt: skip
         with running(argv, port) as http:
             url = f"http://127.0.0.1:{port}"

@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml  # noqa: E402
 
-from ingest.pipeline import sync  # noqa: E402
 from kb import claims  # noqa: E402
 from kb.audit import AuditRequest, audit  # noqa: E402
+from kb.ingest.pipeline import sync  # noqa: E402
 from kb.knowledge import KnowledgeBase  # noqa: E402
 from kb.settings import Settings  # noqa: E402
 

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.office import Outline, long_outline, write_docx, write_html, write_pdf  # noqa: E402
-from ingest.convert import Format, to_markdown  # noqa: E402
+from kb.ingest.convert import Format, to_markdown  # noqa: E402
 
 Converter = Callable[[bytes], str]
 

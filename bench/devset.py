@@ -47,10 +47,10 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest.frontmatter import split_front_matter  # noqa: E402
-from ingest.markdown import parse_sections  # noqa: E402
-from ingest.pipeline import sync  # noqa: E402
 from kb.embedder import Embedder, load_embedder  # noqa: E402
+from kb.ingest.frontmatter import split_front_matter  # noqa: E402
+from kb.ingest.markdown import parse_sections  # noqa: E402
+from kb.ingest.pipeline import sync  # noqa: E402
 from kb.knowledge import KnowledgeBase  # noqa: E402
 from kb.retrieval import QueryRequest, RetrievalMode  # noqa: E402
 from kb.settings import Settings  # noqa: E402

@@ -34,10 +34,10 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic import QUESTIONS  # noqa: E402
-from ingest.chunking import Chunker  # noqa: E402
-from ingest.markdown import Section, parse_sections  # noqa: E402
 from kb import onnx_export  # noqa: E402
 from kb.embedder import DEFAULT_MODEL, Embedder, OnnxEmbedder, load_embedder  # noqa: E402
+from kb.ingest.chunking import Chunker  # noqa: E402
+from kb.ingest.markdown import Section, parse_sections  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 from bench.live_latency import floor, pct, wait_served  # noqa: E402
 from bench.office import Outline, Section, filler, long_outline, write_docx, write_html, write_pdf  # noqa: E402
 from bench.server import KB, free_port, running  # noqa: E402
-from ingest.chunking import Chunker  # noqa: E402
-from ingest.convert import Format, format_of, to_markdown  # noqa: E402
-from ingest.markdown import parse_sections  # noqa: E402
 from kb.embedder import Embedder, load_embedder  # noqa: E402
+from kb.ingest.chunking import Chunker  # noqa: E402
+from kb.ingest.convert import Format, format_of, to_markdown  # noqa: E402
+from kb.ingest.markdown import parse_sections  # noqa: E402
 
 WRITERS: dict[Format, Callable[[Path, Outline], Path]] = {
     Format.docx: write_docx,

@@ -2,7 +2,7 @@
 
 1. A corpus of ``--documents`` Markdown files (bench/corpus.py: ~5 chunks a document, regional variants,
    superseded and future versions) goes through ``kb ingest`` in its own process, as a user runs it, with
-   a timer around its one call of ``ingest.pipeline.sync``: the ingest work, apart from the process start,
+   a timer around its one call of ``kb.ingest.pipeline.sync``: the ingest work, apart from the process start,
    imports, model load and store opening around it. chunks/s is the chunks embedded over that time.
 2. The reference: the same encoder (whichever backend the ``KB_*`` settings select, as for ``kb ingest``)
    alone, ``encode`` over exactly the chunk texts kb embedded (kb's own parser and chunker, checked against
@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.corpus import write_corpus  # noqa: E402
 from bench.synthetic import met, write_figures  # noqa: E402
-from ingest.pipeline import chunker_for, parse_file, scan  # noqa: E402
 from kb.errors import InvalidDocument  # noqa: E402
+from kb.ingest.pipeline import chunker_for, parse_file, scan  # noqa: E402
 from kb.knowledge import KnowledgeBase  # noqa: E402
 from kb.settings import Settings  # noqa: E402
 
@@ -50,8 +50,8 @@ SUMMARY = re.compile(r"(\d+) changes, (\d+) unchanged, (\d+) chunks embedded")
 
 _TIMED_KB = """
 import sys, time
-import server.cli
-from ingest import pipeline
+import kb.server.cli
+from kb.ingest import pipeline
 
 def timed(kb):
     started = time.perf_counter()
@@ -60,11 +60,11 @@ def timed(kb):
     finally:
         print(f"bench: sync took {time.perf_counter() - started:.6f} s", file=sys.stderr)
 
-server.cli.sync = timed
+kb.server.cli.sync = timed
 sys.argv[0] = "kb"
-server.cli.main()
+kb.server.cli.main()
 """
-"""``kb ingest`` (the console script's ``server.cli.main``) with a timer around the folder sync."""
+"""``kb ingest`` (the console script's ``kb.server.cli.main``) with a timer around the folder sync."""
 
 
 @dataclass(frozen=True)

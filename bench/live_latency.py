@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.server import KB, free_port, running  # noqa: E402
-from ingest.chunking import Chunker  # noqa: E402
-from ingest.markdown import parse_sections  # noqa: E402
 from kb.embedder import Embedder, load_embedder  # noqa: E402
+from kb.ingest.chunking import Chunker  # noqa: E402
+from kb.ingest.markdown import parse_sections  # noqa: E402
 
 WORDS = (
     "customers may return unopened appliances within thirty days of delivery for a full refund to the original "

@@ -4,7 +4,7 @@ and embedder backend.
 Corpora: the sample ``policies/`` with ``bench/quality/policies.yaml`` (questions as customers and agents ask
 them, each with the document and heading that answer it in force for its region and moment), and a synthetic
 corpus from ``bench/corpus.py`` (one question per document in force). Each is ingested into a temporary data
-folder through kb's own path (``KnowledgeBase.open`` + ``ingest.pipeline.sync``, the real embedder), and every
+folder through kb's own path (``KnowledgeBase.open`` + ``kb.ingest.pipeline.sync``, the real embedder), and every
 question goes through ``KnowledgeBase.query`` with its region and ``as_of``.
 
 A hit is a result of the expected ``doc_id`` whose section path (``QueryResult.section``, the headings below the
@@ -51,9 +51,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import write_corpus  # noqa: E402
-from ingest.pipeline import sync  # noqa: E402
 from kb.embedder import Embedder, load_embedder  # noqa: E402
 from kb.errors import KBError  # noqa: E402
+from kb.ingest.pipeline import sync  # noqa: E402
 from kb.knowledge import KnowledgeBase  # noqa: E402
 from kb.retrieval import QueryRequest  # noqa: E402
 from kb.settings import Settings  # noqa: E402

@@ -314,7 +314,7 @@ def served(data: Path, timeout: float = 600) -> Iterator[Server]:
 def _serve(port: int, data: Path, docs: Path) -> None:
     import uvicorn
 
-    from server.app import create_app
+    from kb.server.app import create_app
 
     settings = Settings(docs=docs, data=data, watch=False)
     uvicorn.run(create_app(settings, sync_folder=False), host="127.0.0.1", port=port, log_level="warning")

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.convert import TEXT_FORMATS, format_of
-from ingest.editing import (
+from kb.errors import CannotEdit, EditConflict, InvalidDocument, InvalidRequest
+from kb.ingest.convert import TEXT_FORMATS, format_of
+from kb.ingest.editing import (
     Value,
     check_edit,
     edit_front_matter,
@@ -22,9 +23,8 @@ from ingest.editing import (
     sidecar_keys,
     write_atomically,
 )
-from ingest.metadata import SIDECAR_SUFFIX, combined_hash, merged_keys, metadata_files
-from ingest.pipeline import ingest_paths
-from kb.errors import CannotEdit, EditConflict, InvalidDocument, InvalidRequest
+from kb.ingest.metadata import SIDECAR_SUFFIX, combined_hash, merged_keys, metadata_files
+from kb.ingest.pipeline import ingest_paths
 from kb.knowledge import KnowledgeBase
 from kb.ledger import VersionRecord
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 
 from llama_index.core.node_parser import SentenceSplitter
 
-from ingest.markdown import Block, Section
 from kb.documents import Chunk
+from kb.ingest.markdown import Block, Section
 
 Tokenize = Callable[[str], list[int]]
 _SEPARATOR = "\n\n"

@@ -5,7 +5,7 @@ tables come out as Markdown. A PDF has no headings to convert, only text drawn i
 (markitdown's own PDF engine) lays each page out in lines, and pdfplumber finds ruled tables on pages that
 draw lines: lines set larger than the body text become headings, ranked by size, and tables become Markdown
 tables. Each page starts with a
-``PAGE_MARKER`` comment that ``ingest.markdown`` turns into the page number of the blocks that follow.
+``PAGE_MARKER`` comment that ``kb.ingest.markdown`` turns into the page number of the blocks that follow.
 Every converter failure becomes ``InvalidDocument`` with a reason a policy owner can act on.
 """
 

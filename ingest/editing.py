@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from ingest.frontmatter import split_front_matter
 from kb.errors import CannotEdit, InvalidDocument
+from kb.ingest.frontmatter import split_front_matter
 
 _FENCE = "---"
 Value = str | int | date | None

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from ingest.references import references
 from kb.documents import Document, FrontMatter, end_of, start_of, validate_front_matter
 from kb.durations import parse_duration
 from kb.errors import InvalidDocument, InvalidFrontMatter, yaml_problem
+from kb.ingest.references import references
 
 _FENCE = "---"
 MAX_FRONT_MATTER_BYTES = 64_000

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ingest.pipeline import IngestReport
+from kb.ingest.pipeline import IngestReport
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from ingest.convert import PAGE_MARKER
+from kb.ingest.convert import PAGE_MARKER
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from ingest.files import OutsideFolder, read_inside
-from ingest.frontmatter import TooLarge, load_bounded
 from kb.documents import validate_front_matter
 from kb.errors import InvalidDocument, yaml_problem
+from kb.ingest.files import OutsideFolder, read_inside
+from kb.ingest.frontmatter import TooLarge, load_bounded
 
 SIDECAR_SUFFIX = ".meta.yaml"
 DEFAULTS_FILE = "_defaults.yaml"

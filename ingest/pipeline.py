@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from ingest.chunking import Chunker
-from ingest.convert import SUFFIXES, TEXT_FORMATS, format_of, page_at, to_markdown
-from ingest.files import OutsideFolder, read_inside
-from ingest.frontmatter import decode, read_document, split_front_matter
-from ingest.markdown import link_targets, parse_sections
-from ingest.metadata import MetadataFile, combined_hash, described_file, is_defaults, is_sidecar, merged_keys
-from ingest.metadata import metadata_files as _metadata_files
 from kb import pii
 from kb.documents import Chunk, Document
 from kb.errors import InvalidDocument, PersonalData
+from kb.ingest.chunking import Chunker
+from kb.ingest.convert import SUFFIXES, TEXT_FORMATS, format_of, page_at, to_markdown
+from kb.ingest.files import OutsideFolder, read_inside
+from kb.ingest.frontmatter import decode, read_document, split_front_matter
+from kb.ingest.markdown import link_targets, parse_sections
+from kb.ingest.metadata import MetadataFile, combined_hash, described_file, is_defaults, is_sidecar, merged_keys
+from kb.ingest.metadata import metadata_files as _metadata_files
 from kb.knowledge import Change, KnowledgeBase
 from kb.pii import PiiPolicy
 from kb.records import FileRecord

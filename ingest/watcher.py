@@ -20,8 +20,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from ingest.health import IngestHealth
-from ingest.pipeline import FileKind, classify, embed_ahead, ingest_paths, scan
+from kb.ingest.health import IngestHealth
+from kb.ingest.pipeline import FileKind, classify, embed_ahead, ingest_paths, scan
 from kb.knowledge import KnowledgeBase
 
 log = logging.getLogger("kb.watcher")

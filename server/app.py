@@ -14,12 +14,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kb.embedder import Embedder
 from kb.errors import KBError
 from kb.knowledge import Clock, KnowledgeBase, utc_now
+from kb.server import startup
+from kb.server.apidocs import install_docs
+from kb.server.guard import Guard
+from kb.server.mcp_tools import build_mcp, http_routes
+from kb.server.startup import AppState
 from kb.settings import Settings
-from server import startup
-from server.apidocs import install_docs
-from server.guard import Guard
-from server.mcp_tools import build_mcp, http_routes
-from server.startup import AppState
 
 log = logging.getLogger("kb.server")
 
@@ -96,7 +96,7 @@ def create_app(
         finally:
             startup.stop(state, starting)
 
-    from server.routes import (
+    from kb.server.routes import (
         audit,
         changes,
         documents,

@@ -21,14 +21,14 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from ingest.pipeline import IngestReport, sync
 from kb.documents import normalize_region
 from kb.errors import ConfigError, KBError
+from kb.ingest.pipeline import IngestReport, sync
 from kb.knowledge import KnowledgeBase, lock_data
 from kb.retrieval import QueryRequest, RetrievalMode
+from kb.server.remote import forget_service, record_service, running_service
 from kb.settings import Settings
 from kb.staleness import Severity, StalenessReason, select, to_csv
-from server.remote import forget_service, record_service, running_service
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -125,7 +125,7 @@ def serve(docs: Path | None, data: Path | None, host: str | None, port: int | No
     """Sync the folder, then serve the retrieval API (the port answers /healthz from the start)."""
     import uvicorn
 
-    from server.app import create_app
+    from kb.server.app import create_app
 
     settings = _settings(docs=docs, data=data, host=host, port=port)
     if not settings.docs.is_dir():
@@ -190,8 +190,8 @@ def _bind(host: str, port: int) -> socket.socket:
 @_fail_on_kb_errors
 def mcp(docs: Path | None, data: Path | None) -> None:
     """Serve the MCP tools over stdio, for a desktop agent that starts kb itself."""
-    from ingest.watcher import FolderWatcher
-    from server.mcp_tools import build_mcp
+    from kb.ingest.watcher import FolderWatcher
+    from kb.server.mcp_tools import build_mcp
 
     settings = _settings(docs=docs, data=data)
     if not settings.docs.is_dir():
@@ -259,7 +259,7 @@ def query(
     as_json: bool,
 ) -> None:
     """Ask the knowledge base, as an agent would."""
-    from server.schemas import QueryOut
+    from kb.server.schemas import QueryOut
 
     when = _as_of(as_of)
     request = QueryRequest(text, k, region, when, mode=RetrievalMode(mode) if mode else None, min_score=min_score)
@@ -308,7 +308,7 @@ def audit(
     """Check an agent's draft answer against what is in force; exits 1 when a claim is not current."""
     from kb.audit import AuditRequest, ClaimStatus
     from kb.audit import audit as audit_draft
-    from server.schemas import AuditOut
+    from kb.server.schemas import AuditOut
 
     if (text is None) == (file is None):
         raise click.UsageError("give the draft as TEXT or with --file, not both")
@@ -346,7 +346,7 @@ def audit(
 @_fail_on_kb_errors
 def docs(docs: Path | None, data: Path | None, show_all: bool) -> None:
     """List the documents in force."""
-    from server.schemas import DocumentSummaryOut
+    from kb.server.schemas import DocumentSummaryOut
 
     remote = running_service(_settings(docs=docs, data=data))
     if remote is not None:
@@ -381,7 +381,7 @@ def report(
 ) -> None:
     """The staleness report; exits 1 when a row is of high severity, so a scheduled job can alert, and 2 when
     the report cannot be made."""
-    from server.schemas import StalenessRowOut
+    from kb.server.schemas import StalenessRowOut
 
     try:
         wanted_regions = [normalize_region(r) for r in regions]

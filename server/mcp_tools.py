@@ -23,8 +23,7 @@ from kb.errors import KBError
 from kb.feed import MAX_LIMIT
 from kb.knowledge import KnowledgeBase
 from kb.retrieval import MAX_K, MAX_QUERY_CHARS
-from kb.settings import Settings
-from server.schemas import (
+from kb.server.schemas import (
     AuditBody,
     AuditOut,
     ChangesOut,
@@ -34,6 +33,7 @@ from server.schemas import (
     QueryOut,
     VersionOut,
 )
+from kb.settings import Settings
 
 INSTRUCTIONS = """\
 kb holds a company's policies (returns, refunds, shipping, warranty, product specs) as versioned,

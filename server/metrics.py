@@ -5,9 +5,9 @@ from __future__ import annotations
 import bisect
 import threading
 
-from ingest.health import IngestHealth
-from ingest.pipeline import IngestReport
-from ingest.watcher import FolderWatcher
+from kb.ingest.health import IngestHealth
+from kb.ingest.pipeline import IngestReport
+from kb.ingest.watcher import FolderWatcher
 from kb.knowledge import KnowledgeBase
 from kb.staleness import StalenessReason
 

@@ -21,8 +21,8 @@ import httpx
 from kb.errors import DataDirLocked, RemoteError
 from kb.integrations.answers import json_or_raise
 from kb.knowledge import lock_data
+from kb.server.schemas import AuditOut, DocumentSummaryOut, QueryOut, StalenessRowOut
 from kb.settings import Role, Settings
-from server.schemas import AuditOut, DocumentSummaryOut, QueryOut, StalenessRowOut
 
 SERVE_FILE = "serve.json"
 TIMEOUT = 60.0

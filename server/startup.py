@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ingest.pipeline import IngestReport, sync
-from ingest.watcher import FolderWatcher
 from kb.errors import NotReady
+from kb.ingest.pipeline import IngestReport, sync
+from kb.ingest.watcher import FolderWatcher
 from kb.knowledge import KnowledgeBase
+from kb.server.metrics import Metrics
 from kb.settings import Settings
 from kb.webhooks import WebhookDispatcher
-from server.metrics import Metrics
 
 log = logging.getLogger("kb.server")
 

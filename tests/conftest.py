@@ -18,11 +18,11 @@ from fastapi.testclient import TestClient
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from ingest.pipeline import IngestReport, sync  # noqa: E402
 from kb.embedder import Embedder, load_embedder  # noqa: E402
+from kb.ingest.pipeline import IngestReport, sync  # noqa: E402
 from kb.knowledge import KnowledgeBase  # noqa: E402
+from kb.server.app import create_app  # noqa: E402
 from kb.settings import Settings  # noqa: E402
-from server.app import create_app  # noqa: E402
 
 TODAY = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

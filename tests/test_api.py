@@ -11,8 +11,8 @@ from conftest import Clock, Service, write_doc
 from fastapi.testclient import TestClient
 
 from kb.embedder import Embedder
+from kb.server.app import create_app
 from kb.settings import Settings
-from server.app import create_app
 
 BLENDER = "# Blender X2\n\n## Power\n\nThe Blender X2 motor draws 1200 W and has six speeds.\n"
 KETTLE = "# Kettle K1\n\n## Power\n\nThe Kettle K1 draws 2200 W and boils 1.7 litres.\n"

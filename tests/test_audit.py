@@ -15,9 +15,9 @@ from mcp.client.client import Client
 from kb.claims import changes, split_claims
 from kb.embedder import Embedder
 from kb.knowledge import KnowledgeBase
+from kb.server.cli import cli
+from kb.server.mcp_tools import build_mcp
 from kb.settings import Settings
-from server.cli import cli
-from server.mcp_tools import build_mcp
 
 OLD = "Customers may return items within 30 days of delivery for a full refund."
 NOW = "Customers may return items within 14 days of delivery for a full refund."

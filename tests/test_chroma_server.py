@@ -18,11 +18,11 @@ import pytest
 from conftest import Clock, write_doc
 from fastapi.testclient import TestClient
 
-from ingest.pipeline import sync
 from kb.embedder import Embedder
+from kb.ingest.pipeline import sync
 from kb.knowledge import KnowledgeBase
+from kb.server.app import create_app
 from kb.settings import Settings
-from server.app import create_app
 
 QUESTIONS = ["how long do I have to return a blender", "is there a restocking fee", "QX-7731 spare blade"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.chunking import Chunker
-from ingest.markdown import parse_sections
 from kb.embedder import Embedder
+from kb.ingest.chunking import Chunker
+from kb.ingest.markdown import parse_sections
 
 SENTENCE = "Customers who bought a refurbished appliance may return it within thirty days of delivery."
 

@@ -12,8 +12,8 @@ from conftest import write_doc
 
 from kb.embedder import Embedder
 from kb.knowledge import KnowledgeBase
+from kb.server.cli import cli
 from kb.settings import Settings
-from server.cli import cli
 
 
 @pytest.fixture

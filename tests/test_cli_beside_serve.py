@@ -14,7 +14,7 @@ from conftest import write_doc
 from test_health import data, free_port, get, kb_serve, stop  # noqa: F401 - data is a fixture
 from test_watcher import eventually
 
-from server.cli import cli
+from kb.server.cli import cli
 
 D = dt.date
 KEYS = "ed1tor:editor,ag3nt:agent"

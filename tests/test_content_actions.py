@@ -20,8 +20,8 @@ from playwright.sync_api import sync_playwright
 from pydantic import ValidationError
 
 from kb.embedder import Embedder
+from kb.server.app import create_app
 from kb.settings import Settings
-from server.app import create_app
 
 D = dt.date
 EDITOR = {"authorization": "Bearer ed1tor"}

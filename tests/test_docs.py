@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from kb.documents import FrontMatter
+from kb.server.cli import cli
 from kb.settings import Settings
-from server.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -19,9 +19,9 @@ from playwright.sync_api import Route, sync_playwright
 from test_staleness import CHROMIUM_FLAGS
 
 from kb.embedder import Embedder
+from kb.server.app import create_app
+from kb.server.cli import check_exposure, cli
 from kb.settings import Settings
-from server.app import create_app
-from server.cli import check_exposure, cli
 
 POLICY = "# Returns\n\n## Window\n\nItems may be returned within 30 days of delivery.\n"
 KEY = {"authorization": "Bearer s3cret"}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.editing import check_edit, edit_front_matter, edit_sidecar, front_matter_keys, write_atomically
 from kb.errors import CannotEdit
+from kb.ingest.editing import check_edit, edit_front_matter, edit_sidecar, front_matter_keys, write_atomically
 
 D = dt.date(2027, 11, 24)
 

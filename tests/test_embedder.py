@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from ingest.chunking import Chunker
-from ingest.markdown import parse_sections
 from kb import onnx_export
 from kb.embedder import DEFAULT_MODEL, Embedder, EmbedderBackend, OnnxEmbedder, TorchEmbedder, load_embedder
 from kb.errors import ConfigError
+from kb.ingest.chunking import Chunker
+from kb.ingest.markdown import parse_sections
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
 

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from kb.embedder import Embedder
 from kb.pii import PiiPolicy
+from kb.server.app import create_app
 from kb.settings import Settings
-from server.app import create_app
 
 D = dt.date
 CONTACT = (

@@ -15,13 +15,13 @@ from conftest import Clock, Service, write_doc
 from fastapi.testclient import TestClient
 from test_watcher import Live, eventually
 
-from ingest.convert import Format, to_markdown
-from ingest.markdown import parse_sections
 from kb.embedder import Embedder
+from kb.ingest.convert import Format, to_markdown
+from kb.ingest.markdown import parse_sections
 from kb.pii import PiiPolicy
+from kb.server.app import create_app
+from kb.server.cli import cli
 from kb.settings import Settings
-from server.app import create_app
-from server.cli import cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.office import (  # noqa: E402

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from test_watcher import eventually
 
 from kb.embedder import Embedder
+from kb.server.app import create_app
 from kb.settings import Settings
-from server.app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ def free_port() -> int:
 def kb_serve(docs: Path, data: Path, port: int, **env: str) -> subprocess.Popen[str]:
     environment = {**os.environ, "PYTHONPATH": str(REPO), "ORT_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1",
                    "TRANSFORMERS_OFFLINE": "1", "KB_LOG_LEVEL": "WARNING", **env}  # fmt: skip
-    command = [sys.executable, "-c", "from server.cli import main; main()", "serve", "--docs", str(docs)]
+    command = [sys.executable, "-c", "from kb.server.cli import main; main()", "serve", "--docs", str(docs)]
     command += ["--data", str(data), "--port", str(port)]
     return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

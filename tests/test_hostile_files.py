@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from test_watcher import Live, eventually
 
 from kb.embedder import Embedder
+from kb.server.app import create_app
 from kb.settings import Settings
-from server.app import create_app
 
 POLICY = "# Returns\n\n## Window\n\nItems may be returned within {days} days of delivery.\n"
 

@@ -20,8 +20,8 @@ from conftest import Service, write_doc
 from kb.embedder import Embedder
 from kb.lexical import LexicalIndex
 from kb.retrieval import RetrievalMode
+from kb.server.cli import cli
 from kb.settings import Settings
-from server.cli import cli
 
 BUNDLES = [
     ("QX-7713", "two spare jars", "Blender X1"),
@@ -102,7 +102,7 @@ def test_the_retrieval_setting_is_the_mode_of_a_query_that_names_none(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from server.app import create_app
+    from kb.server.app import create_app
 
     monkeypatch.setenv("KB_RETRIEVAL", "hybrid")
     hybrid_settings = Settings(docs=docs, data=settings.data, watch=False)

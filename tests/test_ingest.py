@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import Clock, write_doc
 
-from ingest.pipeline import chunker_for, parse_file, sync
 from kb.embedder import Embedder
 from kb.errors import DataDirLocked
+from kb.ingest.pipeline import chunker_for, parse_file, sync
 from kb.knowledge import KnowledgeBase
 from kb.retrieval import QueryRequest, RetrievalMode
 from kb.settings import Settings

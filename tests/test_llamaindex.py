@@ -16,8 +16,8 @@ from llama_index.core.schema import NodeWithScore
 from kb.embedder import Embedder
 from kb.errors import RemoteError
 from kb.integrations.llamaindex import KBRetriever
+from kb.server.app import create_app
 from kb.settings import Settings
-from server.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,9 +18,9 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from kb.embedder import Embedder
+from kb.server.app import create_app
+from kb.server.schemas import QueryBody
 from kb.settings import Settings
-from server.app import create_app
-from server.schemas import QueryBody
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_TOOLS = {"search_policies", "get_document", "list_documents", "recent_changes", "audit_answer"}
@@ -107,7 +107,7 @@ def test_kb_mcp_over_stdio_answers_from_the_folder(docs: Path, tmp_path: Path, m
         "ORT_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
     }  # fmt: skip
     params = StdioServerParameters(
-        command=sys.executable, args=["-c", "from server.cli import main; main()", "mcp"], env=env, cwd=str(ROOT)
+        command=sys.executable, args=["-c", "from kb.server.cli import main; main()", "mcp"], env=env, cwd=str(ROOT)
     )
 
     async def run() -> tuple[set[str], dict[str, Any], list[Any], Any]:

@@ -10,8 +10,8 @@ from conftest import Service, write_doc
 from fastapi.testclient import TestClient
 
 from kb.embedder import Embedder
+from kb.server.app import create_app
 from kb.settings import Settings
-from server.app import create_app
 
 SAMPLES = Path(__file__).resolve().parent.parent / "policies"
 WITHDRAWAL = """# Returns Policy (European Union)

@@ -23,8 +23,8 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from kb.embedder import Embedder
+from kb.server.app import create_app
 from kb.settings import Settings
-from server.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -87,7 +87,7 @@ def test_readme_mcp_client_config_connects_over_both_transports(
     # `kb` is this checkout's entry point: the same main() the installed script calls.
     assert config["kb"]["command"] == "kb"
     stdio = StdioServerParameters(
-        command=sys.executable, args=["-c", "from server.cli import main; main()", *args], cwd=str(ROOT),
+        command=sys.executable, args=["-c", "from kb.server.cli import main; main()", *args], cwd=str(ROOT),
         env={**os.environ, "PYTHONPATH": str(ROOT), "KB_WATCH": "false"},
     )  # fmt: skip
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import Service, write_doc
 from fastapi.testclient import TestClient
 
-from server.app import create_app
+from kb.server.app import create_app
 
 RETURNS = "# Returns\n\n## Window\n\nCustomers may return items within {days} days of delivery for a full refund.\n"
 OTHER = "# Shipping\n\n## Rates\n\nStandard shipping costs 4.95 and takes three to five business days.\n"

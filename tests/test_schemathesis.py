@@ -18,8 +18,8 @@ from conftest import Clock, live_server, write_doc
 from hypothesis import HealthCheck, given, settings
 
 from kb.embedder import Embedder
+from kb.server.app import create_app
 from kb.settings import Settings
-from server.app import create_app
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "50"))
 

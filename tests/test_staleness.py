@@ -23,13 +23,13 @@ from click.testing import CliRunner
 from conftest import CHROMIUM_FLAGS, Clock, live_server, write_doc
 from playwright.sync_api import sync_playwright
 
-from ingest.pipeline import sync
 from kb.embedder import Embedder
+from kb.ingest.pipeline import sync
 from kb.knowledge import KnowledgeBase
 from kb.ledger import Ledger
+from kb.server.app import create_app
+from kb.server.cli import cli
 from kb.settings import Settings
-from server.app import create_app
-from server.cli import cli
 
 D = dt.date
 

@@ -14,8 +14,8 @@ from conftest import Clock, Service, write_doc
 from fastapi.testclient import TestClient
 
 from kb.embedder import Embedder
+from kb.server.app import create_app
 from kb.settings import Settings
-from server.app import create_app
 
 BODY = "# Gift cards\n\n## Expiry\n\nGift cards are valid for {years} years from the date of purchase.\n"
 
@@ -195,7 +195,7 @@ def test_kill_9_mid_batch_leaves_every_document_served_once_in_its_last_valid_ve
     import subprocess
     import sys
 
-    from ingest.pipeline import sync
+    from kb.ingest.pipeline import sync
     from kb.knowledge import KnowledgeBase
 
     def body(n: int, version: int) -> str:

@@ -18,10 +18,10 @@ from typing import Any
 from conftest import Clock, write_doc
 from fastapi.testclient import TestClient
 
-from ingest.pipeline import sync
 from kb.embedder import Embedder
+from kb.ingest.pipeline import sync
+from kb.server.app import create_app
 from kb.settings import Settings
-from server.app import create_app
 
 SECRET = "s3cret"
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from kb.knowledge import KnowledgeBase
-from server.schemas import ErrorOut
+from kb.server.schemas import ErrorOut
 
 
 def knowledge_base(request: Request) -> KnowledgeBase:

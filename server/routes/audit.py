@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from kb.audit import audit as audit_draft
-from server.routes import KB, errors
-from server.schemas import AuditBody, AuditOut
+from kb.server.routes import KB, errors
+from kb.server.schemas import AuditBody, AuditOut
 
 router = APIRouter(prefix="/v1", tags=["retrieval"])
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Query
 
 from kb.documents import REGION_CODE
 from kb.feed import MAX_LIMIT
-from server.routes import KB, errors
-from server.schemas import ChangesOut
+from kb.server.routes import KB, errors
+from kb.server.schemas import ChangesOut
 
 router = APIRouter(prefix="/v1", tags=["changes"])
 

@@ -4,9 +4,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
 
-from ingest.actions import acknowledge_variant, confirm_review
-from server.routes import KB, errors
-from server.schemas import (
+from kb.ingest.actions import acknowledge_variant, confirm_review
+from kb.server.routes import KB, errors
+from kb.server.schemas import (
     AcknowledgeBody,
     ChunkOut,
     DocumentHistoryOut,

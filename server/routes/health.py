@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from server.startup import AppState, Phase
+from kb.server.startup import AppState, Phase
 
 router = APIRouter(tags=["health"])
 

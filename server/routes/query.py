@@ -4,8 +4,8 @@ import time
 
 from fastapi import APIRouter, Request
 
-from server.routes import KB, errors
-from server.schemas import QueryBody, QueryOut
+from kb.server.routes import KB, errors
+from kb.server.schemas import QueryBody, QueryOut
 
 router = APIRouter(prefix="/v1", tags=["retrieval"])
 

@@ -17,12 +17,12 @@ from kb.changes import compare
 from kb.documents import GLOBAL
 from kb.errors import KBError
 from kb.knowledge import KnowledgeBase
+from kb.server.guard import SESSION_COOKIE
+from kb.server.routes import KB
+from kb.server.routes.staleness import Filter
+from kb.server.schemas import ErrorOut
 from kb.staleness import Severity, StalenessReason, StalenessRow
 from kb.timeline import VersionStatus
-from server.guard import SESSION_COOKIE
-from server.routes import KB
-from server.routes.staleness import Filter
-from server.schemas import ErrorOut
 
 router = APIRouter(tags=["report"])
 # The pages are HTML, their errors JSON: a "model" here would be documented as text/html.

@@ -11,12 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ingest.actions import acknowledge_variant, confirm_review
 from kb.errors import KBError
+from kb.ingest.actions import acknowledge_variant, confirm_review
+from kb.server.guard import SESSION_COOKIE, session_token
+from kb.server.routes import KB
+from kb.server.routes.report import page
 from kb.settings import Role
-from server.guard import SESSION_COOKIE, session_token
-from server.routes import KB
-from server.routes.report import page
 
 router = APIRouter(tags=["report"], include_in_schema=False)
 SESSION_SECONDS = 12 * 3600

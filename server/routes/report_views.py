@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from kb.outlook import MAX_DAYS, coverage_csv, upcoming_csv
-from server.routes import KB
-from server.routes.report import ERRORS, page
-from server.routes.staleness import CsvResponse
+from kb.server.routes import KB
+from kb.server.routes.report import ERRORS, page
+from kb.server.routes.staleness import CsvResponse
 
 router = APIRouter(tags=["report"])
 # The page, or with ?format=csv the same rows as CSV.

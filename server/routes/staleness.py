@@ -11,9 +11,9 @@ from fastapi.responses import PlainTextResponse
 
 from kb.documents import REGION_CODE, normalize_region
 from kb.errors import InvalidRequest
+from kb.server.routes import KB, errors
+from kb.server.schemas import StalenessOut, StalenessRowOut
 from kb.staleness import Severity, StalenessReason, StalenessRow, select, to_csv
-from server.routes import KB, errors
-from server.schemas import StalenessOut, StalenessRowOut
 
 router = APIRouter(prefix="/v1", tags=["staleness"])
 E = TypeVar("E", bound=StrEnum)
