@@ -4,6 +4,9 @@ Chroma is the vector store of record: every chunk of every version, embedded onc
 which chunks are in force; Chroma never holds that state, so it is never filtered at query time (a
 ``where`` scan grows with history and loses recall: at 100k entries a date and region filter cost 200-250 ms
 and returned 57% of the true top 5, measured on this project's development machine).
+
+Vectors read or written are also kept in a local cache in the data folder (kb/vectorcache.py), tied to the
+collection's id: start-up reads what is in force from it instead of through Chroma's ``get``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from kb.errors import ConfigError, StoreError
+from kb.vectorcache import Signature, VectorCache
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +60,10 @@ def _client(data_dir: Path, chroma_url: str | None) -> Any:
 
 
 class ChunkStore:
-    def __init__(self, client: Any, collection: Any, rebuilt: bool) -> None:
+    def __init__(self, client: Any, collection: Any, rebuilt: bool, cache: VectorCache) -> None:
         self._client = client
         self._collection = collection
+        self._cache = cache
         self.rebuilt = rebuilt
         """True when the collection was (re)created: every chunk the ledger names must be embedded again."""
         self._batch = int(client.get_max_batch_size())
@@ -85,13 +90,13 @@ class ChunkStore:
                 collection = client.get_collection(COLLECTION, embedding_function=None)
                 found = {key: (collection.metadata or {}).get(key) for key in wanted}
                 if found == wanted:
-                    return cls(client, collection, rebuilt=False)
+                    return cls(client, collection, False, _cache(data_dir, model_id, dim, collection))
                 log.warning("index was built with %s, settings say %s: re-embedding everything", found, wanted)
                 client.delete_collection(COLLECTION)
             collection = client.create_collection(
                 COLLECTION, embedding_function=None, configuration=_HNSW, metadata=wanted
             )
-            return cls(client, collection, rebuilt=True)
+            return cls(client, collection, True, _cache(data_dir, model_id, dim, collection))
 
     def missing(self, ids: Sequence[str]) -> list[str]:
         """The ids not embedded yet, in the order given."""
@@ -108,9 +113,29 @@ class ChunkStore:
                 self._collection.upsert(
                     ids=list(ids[start:end]), embeddings=vectors[start:end], documents=list(texts[start:end])
                 )
+        self._remember(ids, vectors)
 
     def vectors(self, ids: Sequence[str]) -> np.ndarray:
-        """Vectors in the order of ``ids``; every id must be stored."""
+        """Vectors in the order of ``ids``; every id must be stored. The cache answers what it holds."""
+        if not ids:
+            return np.zeros((0, 0), dtype=np.float32)
+        try:
+            out, found = self._cache.get(ids)
+        except (OSError, ValueError) as exc:  # a file changed under us: Chroma still has every vector
+            log.warning("vector cache unreadable (%s); reading from the store", exc)
+            out, found = np.zeros((len(ids), 0), dtype=np.float32), np.zeros(len(ids), dtype=bool)
+        if found.all():
+            return out
+        absent = [chunk_id for chunk_id, hit in zip(ids, found, strict=True) if not hit]
+        read = self._read(absent)
+        if not out.shape[1]:
+            out = np.zeros((len(ids), read.shape[1]), dtype=np.float32)
+        out[~found] = read
+        self._remember(absent, read)
+        return out
+
+    def _read(self, ids: Sequence[str]) -> np.ndarray:
+        """Vectors from Chroma itself, in the order of ``ids``."""
         by_id: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(ids))  # versions share chunks, and Chroma refuses a repeated id
         with self._guard("read vectors"):
@@ -121,15 +146,48 @@ class ChunkStore:
         if absent:
             self.errors += 1
             raise StoreError(f"{len(absent)} chunks are missing from the vector store, e.g. {absent[0]}")
-        if not ids:
-            return np.zeros((0, 0), dtype=np.float32)
         return np.asarray([by_id[chunk_id] for chunk_id in ids], dtype=np.float32)
+
+    def holds_exactly(self, ids: set[str]) -> bool:
+        """True when the store holds these ids and no other, known without listing it: as many vectors as ids,
+        and every id in the cache (which only ever holds ids this collection stored, and forgets those deleted)."""
+        with self._guard("count chunks"):
+            count = int(self._collection.count())
+        return count == len(ids) and self._cache.covers(list(ids))
+
+    def cache_all(self, ids: Sequence[str], slice_size: int = 50_000) -> None:
+        """Cache the vectors of these stored ids that the cache lacks (a store filled before it existed)."""
+        absent = [chunk_id for chunk_id, hit in zip(ids, self._cache.has(ids), strict=True) if not hit]
+        if absent:
+            log.info("caching %d vectors of the store in the data folder (once)", len(absent))
+        for start in range(0, len(absent), slice_size):
+            part = absent[start : start + slice_size]
+            self._remember(part, self._read(part))
+        self.flush()
+
+    def _remember(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        try:
+            self._cache.add(ids, vectors)
+        except OSError as exc:  # the cache only saves reads: a full disk must not fail a write that succeeded
+            log.warning("vector cache not written (%s); the next start reads those vectors from the store", exc)
+
+    def flush(self) -> None:
+        """Write the cache's pending vectors out (at start-up's end and on close); losing them only costs reads."""
+        try:
+            self._cache.flush()
+        except OSError as exc:
+            log.warning("vector cache not written (%s); the next start reads those vectors from the store", exc)
 
     def ids(self) -> set[str]:
         with self._guard("list chunks"):
             return set(self._collection.get(include=[])["ids"])
 
     def delete(self, ids: Sequence[str]) -> None:
+        try:  # first: a crash in between leaves the store holding vectors the cache does not, never the reverse
+            self._cache.forget(ids)
+        except OSError as exc:
+            log.warning("vector cache could not drop deleted vectors (%s); it is rebuilt from the store", exc)
+            self._cache.discard()
         with self._guard("delete chunks"):
             for start in range(0, len(ids), self._batch):
                 self._collection.delete(ids=list(ids[start : start + self._batch]))
@@ -137,3 +195,7 @@ class ChunkStore:
     def count(self) -> int:
         with self._guard("count chunks"):
             return int(self._collection.count())
+
+
+def _cache(data_dir: Path, model_id: str, dim: int, collection: Any) -> VectorCache:
+    return VectorCache(data_dir / "vectors", Signature(model_id, dim, str(collection.id)))
