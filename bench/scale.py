@@ -8,8 +8,9 @@ size it reached and the time ``--chunks`` would take at the rate of the last fif
 
 Then a kb process serves the store on 127.0.0.1: its start-up (the store checked against the ledger, and
 what is in force loaded into memory), single-client ``POST /v1/query`` p50/p99 on the ``global`` chain and
-then over all 10 regions, and its resident memory after each (every region chain queried keeps its own
-matrix of the vectors it serves). Writes bench/out/scale.json for bench/chart.py.
+then over all 10 regions, and its resident memory after each; recall@k of every region against brute force
+over the chunks in force (from the ledger and the stored vectors, not the index). Writes bench/out/scale.json
+for bench/chart.py.
 
     python bench/scale.py                          # towards 1M chunks; the fill stops after 420 s
     python bench/scale.py --fill-budget 1800       # further; --data keeps the store for another run
@@ -37,6 +38,7 @@ from bench.synthetic import (  # noqa: E402
     http_latency,
     open_store,
     percentiles,
+    recall,
     report_progress,
     series_count,
     served,
@@ -95,10 +97,11 @@ def measure(args: argparse.Namespace, docs: int, work: Path) -> None:
         print(f"fill: {written:,} of {series_count(docs, VARIANT_SHARE):,} series in {fill_seconds:.0f} s")
     stats = kb.stats()
     model = kb.embedder.model_id
+    regions = ["global", *REGIONS]
+    found = recall(kb, regions, args.k)
     kb.close()
     fill_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    regions = ["global", *REGIONS]
     launched = time.monotonic()
     with served(data, timeout=3600) as server:
         start_seconds = time.monotonic() - launched
@@ -146,11 +149,13 @@ def measure(args: argparse.Namespace, docs: int, work: Path) -> None:
         }
     p50, p99 = percentiles(one)
     a50, a99 = percentiles(every)
+    print(f"recall@{args.k} against brute force over the chunks in force, every region: {found:.3f}")
     print(f"kb process start-up on this store (store check + loading what is in force): {start_seconds:.0f} s")
     print(f"POST /v1/query, global chain:   p50 {p50:.1f} ms  p99 {p99:.1f} ms; server RSS {one_rss:,.0f} MB")
     print(f"POST /v1/query, all 10 regions: p50 {a50:.1f} ms  p99 {a99:.1f} ms; server RSS {all_rss:,.0f} MB "
           f"(peak {server_peak:,.0f} MB)")  # fmt: skip
     figures |= {
+        "recall": round(found, 4),
         "server_start_seconds": round(start_seconds, 1),
         "global_p50_ms": round(p50, 2),
         "global_p99_ms": round(p99, 2),

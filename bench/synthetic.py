@@ -202,7 +202,7 @@ def recall(kb: KnowledgeBase, regions: list[str], k: int) -> float:
     for i, region in enumerate(regions):
         question = QUESTIONS[i % len(QUESTIONS)]
         resolution = kb.timeline.resolve(kb.chain(region), kb.now())
-        chunk_ids = [cid for v in resolution.by_version_id.values() for cid in kb.ledger.chunk_ids(v.record.id)]
+        chunk_ids = [cid for ids in kb.ledger.chunk_ids_of(list(resolution.by_version_id)).values() for cid in ids]
         scores = kb.store.vectors(chunk_ids) @ kb.embedder.encode_query(question)
         truth = {chunk_ids[j] for j in np.argsort(-scores)[:k]}
         answer = kb.query(QueryRequest(question, k=k, region=region, mode=RetrievalMode.vector, min_score=-1))
