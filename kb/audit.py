@@ -133,7 +133,7 @@ def _history(kb: KnowledgeBase, resolution: Resolution) -> _History:
     if found is None:
         served = {v.record.doc_id for v in resolution.by_version_id.values()}
         by_doc: dict[str, set[int]] = {}
-        with kb._lock:
+        with kb.parts.lock:
             others = {v.record.id: v for series in kb.timeline.all_series() for v in series
                       if v.record.id not in resolution.by_version_id}  # fmt: skip
         for vid, validity in others.items():
@@ -180,7 +180,7 @@ class _Audit:
         self.kb = kb
         self.hybrid = request.mode is RetrievalMode.hybrid
         self.at = QueryRequest("audit", as_of=request.as_of).moment(kb.now(), kb.settings.zone)
-        self.resolution = kb._resolve(kb.chain(request.region), self.at)
+        self.resolution = kb.reads.resolve(kb.chain(request.region), self.at)
         self.history = _history(kb, self.resolution)
 
     def _candidates(self, plain: str, vector: np.ndarray, versions: frozenset[int], by_id: dict[int, Validity],
