@@ -123,39 +123,64 @@ class Committer(Part):
         now = self.now()
         with self._lock:
             series = [v.record for v in self.timeline.series(doc.doc_id, doc.region)]
-            previous = self.ledger.file(doc.source)
-            previous_id = previous.version_id if previous is not None else None
-            ids = [c.chunk_id for c in chunks]
-            plan = plan_write(doc, series, previous_id, file_hash, ids, self.ledger.chunk_ids)
-            self._refuse_a_second_source(doc, plan)
-            self._release_the_series_left(previous_id, doc, now)
+            plan = self._plan(doc, series, file_hash, [c.chunk_id for c in chunks], now)
             self.changefeed.catch_up(writing=True)
             same = plan.same
             if plan.write is Write.unchanged and same is not None:
                 self.ledger.record_file(doc.source, file_hash, doc.doc_id, same.id, now)
                 return Applied(Change.unchanged, same, len(chunks))
             if plan.write is Write.restore and same is not None:
-                self.ledger.restore_version(
-                    same.id, doc.source, file_hash, now, feed.published(same, now, restored=True)
-                )
-                self.changefeed.notify()
-                self.refresh(same.series)
-                return Applied(Change.restored, self.ledger.version(same.id), len(chunks))
-            matrix = self._vectors(chunks, series, vectors or {})
-            effective_from = doc.effective_from or (same.effective_from if same else now)
-            # A review cycle counts from the last review when there was one (DESIGN: review_every).
-            cycle_start = doc.last_reviewed or effective_from
-            review_due = doc.review_by or cycle_start + (doc.review_every or self.settings.default_review_interval)
-            record = self.ledger.commit_version(
-                doc, plan.number, effective_from, review_due, chunks, file_hash, now, replaces=same,
-                event=lambda written: feed.published(written, now, corrected=same is not None),
-            )  # fmt: skip
-            if same is not None:
-                self.index.drop(same.id)
-            self.index.put(record.id, ids, matrix, [c.embed_text for c in chunks])
-            self.refresh(record.series, records=[*(r for r in series if same is None or r.id != same.id), record])
-            self.changefeed.notify()
+                return self._restore(same, doc, file_hash, len(chunks), now)
+            record = self._write_version(doc, chunks, file_hash, plan, series, vectors or {}, now)
             return Applied(Change.corrected if same else Change.new_version, record, len(chunks))
+
+    def _plan(
+        self, doc: Document, series: list[VersionRecord], file_hash: str, ids: list[str], now: datetime
+    ) -> WritePlan:
+        """The plan of rule 3 for this file, once it is sure the file may write it; the series the file left (a
+        new doc_id or region) is released first."""
+        previous = self.ledger.file(doc.source)
+        previous_id = previous.version_id if previous is not None else None
+        plan = plan_write(doc, series, previous_id, file_hash, ids, self.ledger.chunk_ids)
+        self._refuse_a_second_source(doc, plan)
+        self._release_the_series_left(previous_id, doc, now)
+        return plan
+
+    def _restore(self, same: VersionRecord, doc: Document, file_hash: str, chunks: int, now: datetime) -> Applied:
+        self.ledger.restore_version(same.id, doc.source, file_hash, now, feed.published(same, now, restored=True))
+        self.changefeed.notify()
+        self.refresh(same.series)
+        return Applied(Change.restored, self.ledger.version(same.id), chunks)
+
+    def _write_version(
+        self,
+        doc: Document,
+        chunks: Sequence[Chunk],
+        file_hash: str,
+        plan: WritePlan,
+        series: list[VersionRecord],
+        vectors: Mapping[str, np.ndarray],
+        now: datetime,
+    ) -> VersionRecord:
+        """A new version, or a new revision of ``plan.same``: vectors first, then the ledger, then the views."""
+        same = plan.same
+        matrix = self._vectors(chunks, series, vectors)
+        effective_from = doc.effective_from or (same.effective_from if same else now)
+        record = self.ledger.commit_version(
+            doc, plan.number, effective_from, self._review_due(doc, effective_from), chunks, file_hash, now,
+            replaces=same, event=lambda written: feed.published(written, now, corrected=same is not None),
+        )  # fmt: skip
+        if same is not None:
+            self.index.drop(same.id)
+        self.index.put(record.id, [c.chunk_id for c in chunks], matrix, [c.embed_text for c in chunks])
+        self.refresh(record.series, records=[*(r for r in series if same is None or r.id != same.id), record])
+        self.changefeed.notify()
+        return record
+
+    def _review_due(self, doc: Document, effective_from: datetime) -> datetime:
+        """``review_by`` when given, else a review cycle on from the last review, or from the start of the version."""
+        cycle_start = doc.last_reviewed or effective_from
+        return doc.review_by or cycle_start + (doc.review_every or self.settings.default_review_interval)
 
     def _release(self, version_id: int, now: datetime) -> VersionStatus | None:
         """Rule 4 for a version that lost its file: retired if in force, retracted if future, else kept."""
