@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +30,7 @@ from threadpoolctl import ThreadpoolController
 
 from kb.lexical import Lexical, LexicalIndex
 
-Loader = Callable[[Collection[int]], dict[int, tuple[list[str], np.ndarray, Sequence[str]]]]
+Loader = Callable[[Collection[int]], dict[int, tuple[list[str], np.ndarray, list[str]]]]
 """Version ids -> (chunk ids, their vectors, their texts for BM25) of each version, in chunk order."""
 
 _BLAS = ThreadpoolController()
@@ -139,12 +139,12 @@ class VectorIndex:
     def __len__(self) -> int:
         return sum(len(block.chunk_ids) for block in self._blocks.values())
 
-    def put(self, version_id: int, chunk_ids: list[str], vectors: np.ndarray, texts: Sequence[str]) -> None:
+    def put(self, version_id: int, chunk_ids: list[str], vectors: np.ndarray, texts: list[str]) -> None:
         """Make a version resident: its chunks' vectors, and their texts for BM25 (counted when first needed)."""
         self._put({version_id: (chunk_ids, vectors, texts)})
         self._lexical.settle()
 
-    def _put(self, versions: dict[int, tuple[list[str], np.ndarray, Sequence[str]]]) -> None:
+    def _put(self, versions: dict[int, tuple[list[str], np.ndarray, list[str]]]) -> None:
         for version_id, (chunk_ids, _, texts) in versions.items():
             if len(texts) != len(chunk_ids):
                 raise ValueError(f"version {version_id}: {len(chunk_ids)} chunks but {len(texts)} texts")

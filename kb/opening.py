@@ -6,11 +6,10 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, overload
+from typing import IO
 
 import numpy as np
 
@@ -74,77 +73,17 @@ def warm(timeline: Timeline, index: VectorIndex, now: datetime) -> None:
 
 def block_loader(ledger: Ledger, store: ChunkStore, dim: int) -> Loader:
     """What the index reads a version back with: its chunk ids, vectors (from the store) and encoder texts (for
-    BM25, from the ledger). A bulk load (start-up) reads the texts when BM25 first counts them, after ready: 1.1-1.8
-    s of a 100k start-up."""
+    BM25, from the ledger)."""
 
-    def load_blocks(version_ids: Collection[int]) -> dict[int, tuple[list[str], np.ndarray, Sequence[str]]]:
+    def load_blocks(version_ids: Collection[int]) -> dict[int, tuple[list[str], np.ndarray, list[str]]]:
         chunk_ids = ledger.chunk_ids_of(version_ids)
         flat = [cid for ids in chunk_ids.values() for cid in ids]
         vectors = store.vectors(flat) if flat else np.zeros((0, dim), np.float32)
-        lazy = len(chunk_ids) >= _LAZY_TEXTS
-        texts: Mapping[str, str] = _LedgerTexts(ledger, flat) if lazy else ledger.embed_texts_of(flat)
-        out: dict[int, tuple[list[str], np.ndarray, Sequence[str]]] = {}
-        start = 0
+        texts = ledger.embed_texts_of(list(dict.fromkeys(flat)))
+        out, start = {}, 0
         for vid, ids in chunk_ids.items():
-            block = _BlockTexts(texts, ids) if lazy else [texts[cid] for cid in ids]
-            out[vid] = (ids, vectors[start : start + len(ids)], block)
+            out[vid] = (ids, vectors[start : start + len(ids)], [texts[cid] for cid in ids])
             start += len(ids)
         return out
 
     return load_blocks
-
-
-_LAZY_TEXTS = 64
-"""Versions in one load from which their texts are read lazily (the index counts such a load in the background)."""
-
-
-class _LedgerTexts(Mapping[str, str]):
-    """The encoder texts of many chunks, read from the ledger in one query the first time one is asked for."""
-
-    def __init__(self, ledger: Ledger, chunk_ids: list[str]) -> None:
-        self._ledger, self._ids = ledger, chunk_ids
-        self._texts: dict[str, str] | None = None
-        self._lock = threading.Lock()
-
-    def _read(self) -> dict[str, str]:
-        with self._lock:
-            if self._texts is None:
-                self._texts = self._ledger.embed_texts_of(list(dict.fromkeys(self._ids)))
-                self._ids = []
-            return self._texts
-
-    def __getitem__(self, chunk_id: str) -> str:
-        return self._read()[chunk_id]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._read())
-
-    def __len__(self) -> int:
-        return len(self._read())
-
-
-class _BlockTexts(Sequence[str]):
-    """One block's texts, taken from the shared read on first use (and then no longer holding it)."""
-
-    def __init__(self, source: Mapping[str, str], chunk_ids: list[str]) -> None:
-        self._source: Mapping[str, str] | None = source
-        self._ids = chunk_ids
-        self._texts: list[str] | None = None
-
-    def _list(self) -> list[str]:
-        source = self._source
-        if self._texts is None and source is not None:
-            self._texts = [source[cid] for cid in self._ids]
-            self._source = None  # after the list is set: a thread that sees no source finds the list
-        assert self._texts is not None
-        return self._texts
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[str]: ...
-    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
-        return self._list()[index]
