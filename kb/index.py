@@ -113,8 +113,6 @@ class _View:
     """Ranges of its rows that cover the view's, scored one matrix-vector product each, in order."""
     local: np.ndarray
     """Each view row's place in the spans' scores laid end to end."""
-    rows: np.ndarray
-    """Each view row's row in the matrix (int32), for a product shared with other searches."""
     row_version: np.ndarray
     chunk_ids: list[str]
     lexical: Lexical | None = None
@@ -131,7 +129,6 @@ class VectorIndex:
         self._max_views = max_views
         self._lock = threading.RLock()
         self._lexical = LexicalIndex()
-        self._batcher = _Batcher()
 
     def __contains__(self, version_id: int) -> bool:
         return version_id in self._blocks
@@ -207,7 +204,6 @@ class VectorIndex:
                 matrix=self._pool.matrix,
                 spans=spans,
                 local=local,
-                rows=rows.astype(np.int32),
                 row_version=np.repeat(np.array([vid for vid, _ in blocks], dtype=np.int64), sizes),
                 chunk_ids=[cid for _, block in blocks for cid in block.chunk_ids],
                 lexical=self._lexical.view(sorted(version_ids)) if lexical else None,
@@ -231,7 +227,12 @@ class VectorIndex:
         view = self._view(version_ids, lexical=text is not None)
         if not len(view.chunk_ids):
             return []
-        cosines = self._batcher.cosines(view, query.astype(np.float32, copy=False))
+        # One BLAS thread: a matrix-vector product is memory-bound anyway, and BLAS threads left spinning
+        # after it steal the cores the encoder needs next (p99 x4 measured with the default two).
+        with _BLAS.limit(limits=1, user_api="blas"):
+            vector = query.astype(np.float32, copy=False)
+            parts = [view.matrix[low:high] @ vector for low, high in view.spans]
+            cosines = (parts[0] if len(parts) == 1 else np.concatenate(parts))[view.local]
         scores = cosines
         if text is not None and view.lexical is not None:  # _view(lexical=True) built it
             bm25, attainable = view.lexical.scores(self._lexical.vocabulary.terms(text))
@@ -243,80 +244,6 @@ class VectorIndex:
             Hit(int(view.row_version[i]), view.chunk_ids[i], float(scores[i]), float(cosines[i]))
             for i in _top(scores, k)
         ]
-
-
-@dataclass
-class _Job:
-    view: _View
-    vector: np.ndarray
-    cosines: np.ndarray | None = None
-    error: BaseException | None = None
-
-
-class _Batcher:
-    """Searches that arrive while another is scanning are scanned together, in one pass over the matrix.
-
-    A scan is memory-bound: eight concurrent matrix-vector products each read the matrix on two shared cores
-    (41% of a loaded server's thread time at 100k in force, 8 clients). One matrix-matrix product over the
-    rows of a batch reads it once for all. One search at a time is its own leader and takes the same path as
-    alone; while it scans, later searches queue, and the next of them to find the scanner free takes the
-    whole queue. The scores are the same dot products, in float32, whatever the batch.
-    """
-
-    def __init__(self, most: int = 16) -> None:
-        self._cond = threading.Condition()
-        self._queue: list[_Job] = []
-        self._busy = False
-        self._most = most
-
-    def cosines(self, view: _View, vector: np.ndarray) -> np.ndarray:
-        job = _Job(view, vector)
-        with self._cond:
-            self._queue.append(job)
-            while job.cosines is None and job.error is None:
-                if self._busy:
-                    self._cond.wait()
-                    continue
-                self._busy = True
-                batch = self._queue[: self._most]
-                del self._queue[: self._most]
-                self._cond.release()
-                try:
-                    _scan(batch)
-                finally:
-                    self._cond.acquire()
-                    self._busy = False
-                    self._cond.notify_all()
-        if job.error is not None:
-            raise job.error
-        assert job.cosines is not None
-        return job.cosines
-
-
-def _scan(batch: list[_Job]) -> None:
-    """Each job's cosines: alone, over its view's spans; together, over the range of the matrix they cover."""
-    groups: dict[int, list[_Job]] = {}
-    for job in batch:
-        groups.setdefault(id(job.view.matrix), []).append(job)
-    for jobs in groups.values():
-        try:
-            # One BLAS thread: a product is memory-bound anyway, and BLAS threads left spinning after it
-            # steal the cores the encoder needs next (p99 x4 measured with the default two).
-            with _BLAS.limit(limits=1, user_api="blas"):
-                if len(jobs) == 1:
-                    view, vector = jobs[0].view, jobs[0].vector
-                    parts = [view.matrix[low:high] @ vector for low, high in view.spans]
-                    jobs[0].cosines = (parts[0] if len(parts) == 1 else np.concatenate(parts))[view.local]
-                    continue
-                low = min(job.view.spans[0][0] for job in jobs)
-                high = max(job.view.spans[-1][1] for job in jobs)
-                queries = np.stack([job.vector for job in jobs])
-                scores = queries @ jobs[0].view.matrix[low:high].T
-                for job, row in zip(jobs, scores, strict=True):
-                    job.cosines = row[job.view.rows - low] if low else row[job.view.rows]
-        except BaseException as exc:  # handed to each waiting search, raised in its own thread
-            for job in jobs:
-                job.error = exc
 
 
 def _spans(rows: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:

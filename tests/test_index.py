@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Collection
 
 import numpy as np
 
-import kb.index as index_module
 from kb.index import VectorIndex
 
 DIM = 16
@@ -56,38 +54,3 @@ def test_chains_share_one_matrix_and_rank_exactly_through_puts_drops_and_compact
     chain = frozenset([3, *range(56, 61)])
     assert [h.chunk_id for h in index.search(query, chain, 20)] == _brute(blocks, chain, query, 20)
     assert index.vectors(57)["c57-4"].tolist() == blocks[57][1][4].tolist()
-
-
-def test_concurrent_searches_scanned_together_rank_exactly_as_alone() -> None:
-    blocks = _blocks(60, 100)
-    index = VectorIndex(DIM, lambda ids: {vid: blocks[vid] for vid in ids})
-    index.load(list(blocks))
-    chains = [frozenset(range(1, 41)), frozenset([*range(1, 5), *range(50, 61)]), frozenset(range(35, 61))]
-    queries = [_blocks(1, 1, seed=s)[1][1][0] for s in range(24)]
-    alone = [[h.chunk_id for h in index.search(q, chains[i % 3], 10)] for i, q in enumerate(queries)]
-    assert alone == [_brute(blocks, chains[i % 3], q, 10) for i, q in enumerate(queries)]
-    start = threading.Barrier(len(queries))
-    together: list[list[str]] = [[] for _ in queries]
-    batches: list[int] = []
-    scan = index_module._scan
-
-    def counted(batch: list[index_module._Job]) -> None:
-        batches.append(len(batch))
-        scan(batch)
-
-    def ask(i: int) -> None:
-        start.wait()
-        for _ in range(20):
-            together[i] = [h.chunk_id for h in index.search(queries[i], chains[i % 3], 10)]
-
-    index_module._scan = counted
-    try:
-        threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(queries))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        index_module._scan = scan
-    assert together == alone
-    assert max(batches) > 1, "searches that arrived during a scan were scanned together"
