@@ -154,6 +154,6 @@ class Listings(Part):
             "series": len(series),
             "series_in_force": in_force,
             "chunks_resident": len(self.index),
-            "chunks_stored": self.store.count(),
+            "chunks_stored": self.store.held(),
             "files_failing": sum(1 for f in self.ledger.files().values() if f.error),
         }

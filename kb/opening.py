@@ -45,7 +45,7 @@ def lock_data(data_dir: Path) -> IO[str]:
 def repair(ledger: Ledger, store: ChunkStore, embed: Callable[[Sequence[str], Sequence[str]], object]) -> None:
     """Embed what the ledger names but the store lacks; drop vectors a crash left unreferenced."""
     wanted = ledger.all_chunk_ids()
-    if store.holds_exactly(wanted):  # listing 200k ids through Chroma took 1.2 s of start-up
+    if store.holds_exactly(wanted):  # listing 200k ids through Chroma took 1.2 s of start-up, and memory
         return
     stored = store.ids()
     missing = sorted(wanted - stored)

@@ -149,11 +149,13 @@ class ChunkStore:
         return np.asarray([by_id[chunk_id] for chunk_id in ids], dtype=np.float32)
 
     def holds_exactly(self, ids: set[str]) -> bool:
-        """True when the store holds these ids and no other, known without listing it: as many vectors as ids,
-        and every id in the cache (which only ever holds ids this collection stored, and forgets those deleted)."""
-        with self._guard("count chunks"):
-            count = int(self._collection.count())
-        return count == len(ids) and self._cache.covers(list(ids))
+        """True when the cache vouches that the store holds these ids and no other: it holds exactly them, and it
+        only ever holds ids this collection stored (written through on every add, forgetting every delete).
+
+        Chroma itself is not asked: its ``count()`` loads the whole collection into memory (2.25 GB and 2.4 s at
+        1.1M vectors, measured), which start-up otherwise never needs. A crash that lost vectors the cache had not
+        written yet makes it miss ids, and the full check runs."""
+        return self._cache.size == len(ids) and self._cache.covers(list(ids))
 
     def cache_all(self, ids: Sequence[str], slice_size: int = 50_000) -> None:
         """Cache the vectors of these stored ids that the cache lacks (a store filled before it existed)."""
@@ -191,6 +193,12 @@ class ChunkStore:
         with self._guard("delete chunks"):
             for start in range(0, len(ids), self._batch):
                 self._collection.delete(ids=list(ids[start : start + self._batch]))
+
+    def held(self) -> int:
+        """Vectors stored, as the cache counts them (written through on every add and delete): what /readyz and
+        /metrics report, since Chroma's own ``count()`` loads the whole collection into memory (2.25 GB at 1.1M
+        vectors). It can differ from Chroma's count after a crash, until the next start-up's check."""
+        return self._cache.size
 
     def count(self) -> int:
         with self._guard("count chunks"):

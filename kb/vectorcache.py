@@ -82,6 +82,12 @@ class VectorCache:
     def __len__(self) -> int:
         return self._rows
 
+    @property
+    def size(self) -> int:
+        """Ids held, written or pending."""
+        with self._lock:
+            return self._rows + len(self._pending)
+
     # -- reading ---------------------------------------------------------------------------------------
 
     def _load(self) -> bool:
