@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(
         None, description="A `chroma run` server (http://host:port) instead of the embedded store."
     )
+    ledger_url: str | None = Field(
+        None,
+        description="The ledger's database: `postgresql://user:password@host/db` to share it between a writer and "
+        "API replicas (`kb serve --role`); default a SQLite file `ledger.sqlite3` under `--data`.",
+    )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated keys, each `key` or `key:role` (role agent or editor; a bare key is an "

@@ -44,10 +44,10 @@ class Clock:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that reaches the model, directly or through another fixture, is slow: the fast tier
-    (``pytest -m "not slow"``) runs in seconds on pure logic alone."""
+    """A test that reaches the model or a PostgreSQL server, directly or through another fixture, is slow: the
+    fast tier (``pytest -m "not slow"``) runs in seconds on pure logic alone."""
     for item in items:
-        if {"embedder", "model_cache"} & set(getattr(item, "fixturenames", ())):
+        if {"embedder", "model_cache", "postgres_server"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 
@@ -148,3 +148,19 @@ def live_server(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """One real PostgreSQL cluster for the session (tests/servers.py); each test takes a database of its own."""
+    from servers import postgres
+
+    with postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str, request: pytest.FixtureRequest) -> str:
+    from servers import new_database
+
+    return new_database(postgres_server, f"t{abs(hash(request.node.nodeid)) % 10**12}_{time.monotonic_ns() % 10**6}")
