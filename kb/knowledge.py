@@ -120,10 +120,13 @@ class KnowledgeBase:
         """Held by whoever ingests (the start-up sync, the watcher, ``kb ingest``): one writer at a time."""
         self._regions_backup = settings.data / "regions.last-good.yaml"
         self.regions = RegionTree.load(self._regions_backup)
+        self.followed = ledger.change_seq()
+        """The ledger's change sequence up to which this process's memory is current (read before the versions,
+        so that a change committed while they load is applied again, not missed)."""
         self.timeline = Timeline(ledger.versions())
         self.index = VectorIndex(embedder.dim, self._load_blocks)
         self._resolutions: dict[tuple[str, ...], list[Resolution]] = {}
-        self._staleness_counts: tuple[tuple[int, datetime], Counter[StalenessReason]] | None = None
+        self._staleness_counts: tuple[tuple[int, int, datetime], Counter[StalenessReason]] | None = None
         self._listeners: list[Callable[[], None]] = []
         self._due: datetime | None = None
         """The next moment a version starts or ends after the feed's mark; None when none (or not yet known)."""
@@ -138,20 +141,28 @@ class KnowledgeBase:
         embedder: Embedder | None = None,
         clock: Clock = utc_now,
         lock: IO[str] | None = None,
+        read_only: bool = False,
     ) -> KnowledgeBase:
         """Lock ``--data`` (unless ``lock`` already holds it), repair the store from the ledger, and load what is
-        in force into memory."""
+        in force into memory.
+
+        ``read_only``: an API replica (or a standby writer) of a shared ledger: it loads what is in force and the
+        writer's region tree, and writes nothing (no repair, no feed mark); ``follow`` keeps it current."""
         lock = lock or lock_data(settings.data)
         try:
             embedder = embedder or load_embedder(settings.model, settings.embedder, settings.data / "models")
-            ledger = Ledger(settings.data / "ledger.sqlite3")
+            ledger = Ledger(settings.ledger_url or settings.data / "ledger.sqlite3", read_only=read_only)
             store = ChunkStore.open(settings.data, settings.chroma_url, embedder.model_id, embedder.dim)
             kb = cls(settings, embedder, ledger, store, clock, lock)
-            kb.reload_regions()
-            kb._repair()
-            kb._warm()
-            kb._start_feed()
-            kb.catch_up()
+            if read_only:
+                kb._regions_from_ledger()
+                kb._warm()
+            else:
+                kb.reload_regions()
+                kb._repair()
+                kb._warm()
+                kb._start_feed()
+                kb.catch_up()
         except BaseException:
             lock.close()
             raise
@@ -186,12 +197,40 @@ class KnowledgeBase:
             return exc.message
         if regions.dump() != self.regions.dump():
             self._regions_backup.write_text(regions.dump(), encoding="utf-8")
+        if self.ledger.regions() != regions.dump():
+            self.ledger.put_regions(regions.dump())  # for replicas, which have no folder
         if self.ledger.file(REGIONS_FILE) is not None:
             self.ledger.forget_file(REGIONS_FILE)
         with self._lock:
             self.regions = regions
             self._resolutions.clear()
         return None
+
+    def _regions_from_ledger(self) -> None:
+        dump = self.ledger.regions()
+        if dump is not None:
+            with self._lock:
+                self.regions = RegionTree.loads(dump)
+                self._resolutions.clear()
+
+    # -- replicas and standby writers ----------------------------------------------------------------
+
+    def follow(self, changed: Sequence[tuple[str | None, str | None]], seq: int) -> None:
+        """The writer changed these series (a (None, None): the region tree) up to change ``seq``: refresh them."""
+        if (None, None) in changed:
+            self._regions_from_ledger()
+        series = [(doc_id, region) for doc_id, region in dict.fromkeys(changed) if doc_id and region]
+        self._refresh(*series)
+        self.followed = seq
+
+    def promote(self) -> None:
+        """A standby that took the writer lease writes from now on: the normal start-up repair, so that what the
+        previous writer left half done (vectors of an uncommitted version) is put right."""
+        self.ledger.read_only = False
+        self.reload_regions()
+        self._repair()
+        self._start_feed()
+        self.catch_up()
 
     # -- start-up ----------------------------------------------------------------------------------
 
@@ -415,6 +454,8 @@ class KnowledgeBase:
         ``writing``: an event of a write follows at this moment, so the mark moves to now whatever happens; a
         version in force from this very moment is news of that write, not of its date.
         """
+        if self.ledger.read_only:
+            return  # the writer appends them; a replica reads them from the ledger
         now = self.now()
         with self._lock:
             since = self._mark
@@ -672,7 +713,7 @@ class KnowledgeBase:
     def staleness_counts(self) -> Counter[StalenessReason]:
         """Report rows by reason, for /metrics: worked out again after a write or once a minute, never on every
         scrape (a scrape once recomputed the whole report, holding queries back meanwhile)."""
-        key = (self.ledger.writes, self.now().replace(second=0, microsecond=0))
+        key = (self.ledger.writes, self.followed, self.now().replace(second=0, microsecond=0))
         cached = self._staleness_counts
         if cached is None or cached[0] != key:
             cached = self._staleness_counts = (key, Counter(row.reason for row in self.staleness()))
