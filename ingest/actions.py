@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kb.errors import CannotEdit, EditConflict, InvalidDocument, InvalidRequest
+from kb.errors import CannotEdit, EditConflict, InvalidDocument, InvalidRequest, ReadOnly
 from kb.ingest.convert import TEXT_FORMATS, format_of
 from kb.ingest.editing import (
     Value,
@@ -77,6 +77,8 @@ def _effective_keys(kb: KnowledgeBase, source: str) -> dict[str, Any]:
 
 
 def _write(kb: KnowledgeBase, record: VersionRecord, updates: Mapping[str, Value]) -> Edited:
+    if kb.ledger.read_only:
+        raise ReadOnly("this is an API replica: it has no policy folder to edit; send reviews to the writer")
     root = kb.settings.docs
     own = _holds_front_matter(record.source)
     rel = record.source if own else record.source + SIDECAR_SUFFIX

@@ -192,12 +192,13 @@ class Ledger:
         return dialect.insert(table)
 
     @contextmanager
-    def _transaction(self, fenced: bool = True) -> Iterator[Connection]:
-        if self.read_only:
+    def _transaction(self, lease: bool = False) -> Iterator[Connection]:
+        """A write transaction; ``lease``: one of the lease's own (a standby, read-only so far, may take it)."""
+        if self.read_only and not lease:
             raise ReadOnly("this kb process is an API replica: it never writes; the writer does")
         with self._lock, self._engine.connect().execution_options(kb_write=True) as db:
             with db.begin():
-                if fenced and self.fence is not None:
+                if not lease and self.fence is not None:
                     self._check_fence(db, *self.fence)
                 yield db
             self.writes += 1
@@ -532,7 +533,7 @@ class Ledger:
 
     def take_lease(self, holder: str, seen: tuple[str | None, int, float], expires_at: float) -> int | None:
         """Take the lease if it is still exactly as ``seen`` (a compare-and-set): the new epoch, else None."""
-        with self._transaction(fenced=False) as db:
+        with self._transaction(lease=True) as db:
             taken = db.execute(
                 update(writer_lease)
                 .where(writer_lease.c.name == "writer", writer_lease.c.epoch == seen[1],
@@ -544,7 +545,7 @@ class Ledger:
 
     def renew_lease(self, holder: str, epoch: int, expires_at: float) -> bool:
         """Extend the lease this process holds; False when it was taken over meanwhile."""
-        with self._transaction(fenced=False) as db:
+        with self._transaction(lease=True) as db:
             renewed = db.execute(
                 update(writer_lease)
                 .where(writer_lease.c.name == "writer", writer_lease.c.holder == holder, writer_lease.c.epoch == epoch)
@@ -554,7 +555,7 @@ class Ledger:
 
     def release_lease(self, holder: str, epoch: int) -> None:
         """Let a standby take over at once (a stop, not a crash)."""
-        with self._transaction(fenced=False) as db:
+        with self._transaction(lease=True) as db:
             db.execute(
                 update(writer_lease)
                 .where(writer_lease.c.name == "writer", writer_lease.c.holder == holder, writer_lease.c.epoch == epoch)
