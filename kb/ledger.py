@@ -124,7 +124,10 @@ def _engine(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, a dependency (not psycopg2)
-        return create_engine(parsed, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        # A writer paused inside a transaction (SIGSTOP, a VM freeze) would hold its lock on the lease row and
+        # stall a takeover for ever: the server ends such a session, and the standby proceeds.
+        options = "-c idle_in_transaction_session_timeout=3000"
+        return create_engine(parsed, pool_size=8, max_overflow=8, pool_pre_ping=True, connect_args={"options": options})
     raise ConfigError(f"KB_LEDGER_URL: kb keeps its ledger in SQLite or PostgreSQL, not {backend}")
 
 
