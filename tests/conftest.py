@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ (real servers for the tests)
 
 from kb.embedder import Embedder, load_embedder  # noqa: E402
 from kb.ingest.pipeline import IngestReport, sync  # noqa: E402
@@ -152,8 +154,8 @@ def live_server(app: Any) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """One real PostgreSQL cluster for the session (tests/servers.py); each test takes a database of its own."""
-    from servers import postgres
+    """One real PostgreSQL cluster for the session (bench/engines.py); each test takes a database of its own."""
+    from bench.engines import postgres
 
     with postgres() as url:
         yield url
@@ -161,6 +163,6 @@ def postgres_server() -> Iterator[str]:
 
 @pytest.fixture
 def postgres_url(postgres_server: str, request: pytest.FixtureRequest) -> str:
-    from servers import new_database
+    from bench.engines import new_database
 
     return new_database(postgres_server, f"t{abs(hash(request.node.nodeid)) % 10**12}_{time.monotonic_ns() % 10**6}")

@@ -22,8 +22,9 @@ from typing import Any
 import httpx
 import pytest
 from conftest import write_doc
-from servers import chroma, free_port, new_database
 from sqlalchemy import create_engine, text
+
+from bench.engines import chroma, free_port, new_database
 
 REPO = Path(__file__).resolve().parent.parent
 PROPAGATION_BOUND = 3.0

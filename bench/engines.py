@@ -1,5 +1,5 @@
-"""Real database and vector servers for the scale-out tests: Debian's PostgreSQL and ``chroma run``, each on
-127.0.0.1 and a free port, started by the test session and stopped at its end."""
+"""Real database and vector servers for the scale-out tests and bench/replicas.py: Debian's PostgreSQL and
+``chroma run``, each on 127.0.0.1 and a free port, started by the caller and stopped at its end."""
 
 from __future__ import annotations
 
