@@ -180,11 +180,6 @@ class Ledger:
         self._lock = threading.RLock()
         self._serial = self._engine.dialect.name == "sqlite"
 
-    @property
-    def shared(self) -> bool:
-        """Kept in a database server that other kb processes may use too."""
-        return not self._serial
-
     def close(self) -> None:
         with self._lock:
             self._engine.dispose()

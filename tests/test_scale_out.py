@@ -21,10 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from conftest import write_doc
 from sqlalchemy import create_engine, text
 
 from bench.engines import chroma, free_port, new_database
+from kb.server.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
 PROPAGATION_BOUND = 3.0
@@ -133,6 +135,7 @@ def _save(docs: Path, n: int) -> tuple[str, float]:
 def test_a_writer_a_standby_and_two_replicas(cluster: Cluster) -> None:
     for n in range(3):
         _save(cluster.docs, n)
+    (cluster.docs / "regions.yaml").write_text("de: eu\n", encoding="utf-8")
     writer = cluster.start(cluster.node("writer", "writer"))
     until(lambda: (r := writer.get("/readyz")) is not None and r.status_code == 200, 60, "writer ready", cluster)
     standby = cluster.start(cluster.node("standby", "writer"))
@@ -143,6 +146,8 @@ def test_a_writer_a_standby_and_two_replicas(cluster: Cluster) -> None:
     assert (r := standby.get("/readyz")) is not None and (r.status_code, r.json()["status"]) == (503, "standby")
     assert all(r.documents() == {"note-0", "note-1", "note-2"} for r in replicas), "loaded what is in force"
     assert replicas[0].health()["role"] == "api" and replicas[0].health()["behind"]["changes_behind"] == 0
+    chain = httpx.post(replicas[1].url + "/v1/query", json={"query": "parcel", "region": "de"}).json()["region_chain"]
+    assert chain == ["DE", "EU", "global"], "the writer's regions.yaml reaches the replicas through the ledger"
 
     # (a) a save on the writer is served by every replica.
     delays, lags = [], []
@@ -187,3 +192,14 @@ def test_a_writer_a_standby_and_two_replicas(cluster: Cluster) -> None:
     engine.dispose()
     assert counts == dict.fromkeys(everything, 1), "each version exactly once"
     assert epoch == 2 and standby.health()["lease_epoch"] == 2
+
+
+def test_an_api_replica_needs_the_shared_ledger_and_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["serve", "--role", "api", "--data", str(tmp_path / "data")])
+    assert result.exit_code != 0 and "KB_LEDGER_URL and KB_CHROMA_URL" in result.output
+
+    monkeypatch.setenv("KB_LEDGER_URL", f"sqlite:///{tmp_path / 'shared.sqlite3'}")
+    (tmp_path / "policies").mkdir()
+    result = runner.invoke(cli, ["ingest", "--docs", str(tmp_path / "policies"), "--data", str(tmp_path / "data")])
+    assert result.exit_code != 0 and "would be a second writer" in result.output
