@@ -245,6 +245,7 @@ class KnowledgeBase:
             self._embed_into_store(missing, [texts[cid] for cid in missing])
         orphans = [cid for cid in stored if cid not in wanted]
         if orphans:
+            self.ledger.check_fence()  # a writer paused since it listed them must not delete a successor's vectors
             log.info("removing %d vectors no version refers to (left by an interrupted ingest)", len(orphans))
             self.store.delete(orphans)
 

@@ -211,6 +211,13 @@ class Ledger:
         if (row[0], row[1]) != (holder, epoch):
             raise LeaseLost(f"this writer's lease (epoch {epoch}) was taken over (epoch {row[1]}); not writing")
 
+    def check_fence(self) -> None:
+        """Raise LeaseLost unless this process still holds the lease it writes under (for what is not in the
+        ledger: vectors it is about to delete from a shared store)."""
+        if self.fence is not None:
+            with self._reading(), self._engine.connect() as db:
+                self._check_fence(db, *self.fence)
+
     def _reading(self) -> AbstractContextManager[Any]:
         return self._lock if self._serial else nullcontext()
 
