@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from enum import StrEnum
@@ -107,8 +108,6 @@ def _slim_docx(data: bytes) -> bytes:
     Word and python-docx write hundreds of unused style definitions (python-docx's template: 350 KB), and
     mammoth reads them with minidom at ~0.5 s per file, ten times the rest of the conversion. Headings and
     lists only need the styles the paragraphs name. Anything unexpected leaves the file as it was."""
-    import zipfile
-
     from lxml import etree
 
     try:
@@ -120,6 +119,18 @@ def _slim_docx(data: bytes) -> bytes:
         styles = etree.fromstring(source.read(_STYLES), parser)
     except Exception:  # not a zip, or not a Word file: mammoth says what is wrong with it
         return data
+    keep = _styles_used(document, styles)
+    for child in list(styles):
+        if child.tag == f"{{{_W}}}latentStyles" or (
+            child.tag == f"{{{_W}}}style" and child.get(f"{{{_W}}}styleId") not in keep
+        ):
+            styles.remove(child)
+    return _with_styles(source, etree.tostring(styles, xml_declaration=True, encoding="UTF-8", standalone=True))
+
+
+def _styles_used(document: Any, styles: Any) -> set[str]:
+    """The ids of the styles the paragraphs, runs and tables name, the default ones, and every style these are
+    based on or linked to."""
     val = f"{{{_W}}}val"
     named = (node.get(val) for tag in ("pStyle", "rStyle", "tblStyle") for node in document.iter(f"{{{_W}}}{tag}"))
     wanted = {str(style_id) for style_id in named if style_id}
@@ -134,22 +145,17 @@ def _slim_docx(data: bytes) -> bytes:
         for ref in ("basedOn", "link"):
             for node in by_id[style_id].iter(f"{{{_W}}}{ref}"):
                 todo.append(str(node.get(val)))
-    for child in list(styles):
-        if child.tag == f"{{{_W}}}latentStyles" or (
-            child.tag == f"{{{_W}}}style" and child.get(f"{{{_W}}}styleId") not in keep
-        ):
-            styles.remove(child)
+    return keep
+
+
+def _with_styles(source: zipfile.ZipFile, styles: bytes) -> bytes:
+    """The same DOCX package with ``styles`` as its styles part."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for item in source.infolist():
             if item.filename == "word/stylesWithEffects.xml":
                 continue  # Word 2010's second copy of the styles: mammoth never reads it
-            body = (
-                etree.tostring(styles, xml_declaration=True, encoding="UTF-8", standalone=True)
-                if (item.filename == _STYLES)
-                else source.read(item.filename)
-            )
-            target.writestr(item, body)
+            target.writestr(item, styles if item.filename == _STYLES else source.read(item.filename))
     return out.getvalue()
 
 

@@ -363,15 +363,7 @@ def _moves(
     """A new path with the very bytes of a vanished one is a move: same version, new citation. The old path
     may not be among these paths: the watcher can see a move into a new folder as a creation now and a
     deletion half a second later, so any known file that is gone from the disk counts."""
-    root = kb.settings.docs
-    candidates = [p for p in vanished if p in known]
-    new_hashes = {disk.hash for path, disk in present.items() if path not in known}
-    candidates += [p for p, f in known.items() if f.content_hash in new_hashes and p not in wanted]
-    by_hash = {
-        known[p].content_hash: p
-        for p in candidates
-        if known[p].version_id is not None and not known[p].error and not (root / p).is_file()
-    }
+    by_hash = _gone_by_hash(kb.settings.docs, wanted, known, present, vanished)
     for path, disk in list(present.items()):
         old = by_hash.pop(disk.hash, None)
         if old is not None and path not in known:
@@ -380,6 +372,21 @@ def _moves(
                 vanished.remove(old)
             del present[path]
             report.change(f"{old} moved to {path}: same version, new source")
+
+
+def _gone_by_hash(
+    root: Path, wanted: set[str], known: dict[str, FileRecord], present: dict[str, _OnDisk], vanished: list[str]
+) -> dict[str, str]:
+    """The known files a move may have come from, by their hash: those gone from the disk that had made a version
+    (a rejected file moved is simply read again at its new path)."""
+    candidates = [p for p in vanished if p in known]
+    new_hashes = {disk.hash for path, disk in present.items() if path not in known}
+    candidates += [p for p, f in known.items() if f.content_hash in new_hashes and p not in wanted]
+    return {
+        known[p].content_hash: p
+        for p in candidates
+        if known[p].version_id is not None and not known[p].error and not (root / p).is_file()
+    }
 
 
 def _deleted(path: str, outcome: VersionStatus | None) -> str:

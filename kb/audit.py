@@ -133,7 +133,7 @@ def _history(kb: KnowledgeBase, resolution: Resolution) -> _History:
     if found is None:
         served = {v.record.doc_id for v in resolution.by_version_id.values()}
         by_doc: dict[str, set[int]] = {}
-        with kb._lock:
+        with kb.parts.lock:
             others = {v.record.id: v for series in kb.timeline.all_series() for v in series
                       if v.record.id not in resolution.by_version_id}  # fmt: skip
         for vid, validity in others.items():
@@ -166,6 +166,10 @@ def standing(validity: Validity, resolution: Resolution, at: datetime) -> ClaimS
     return ClaimStatus.outdated
 
 
+Citation = tuple[ClaimStatus, Validity, str]
+"""A claim's citation of what is not in force: what quoting it means, the version cited, and why."""
+
+
 @dataclass(frozen=True)
 class _Candidate:
     hit: Hit
@@ -180,7 +184,7 @@ class _Audit:
         self.kb = kb
         self.hybrid = request.mode is RetrievalMode.hybrid
         self.at = QueryRequest("audit", as_of=request.as_of).moment(kb.now(), kb.settings.zone)
-        self.resolution = kb._resolve(kb.chain(request.region), self.at)
+        self.resolution = kb.reads.resolve(kb.chain(request.region), self.at)
         self.history = _history(kb, self.resolution)
 
     def _candidates(self, plain: str, vector: np.ndarray, versions: frozenset[int], by_id: dict[int, Validity],
@@ -217,30 +221,39 @@ class _Audit:
         other = self._candidates(claim.plain, vector, near, self.history.by_id) if near else []
         cited = self._cited(claim) if claim.chunks or claim.versions else None
         if cited is not None:
-            status, validity, reason = cited
-            source = next((c for c in other + now if c.validity.record.id == validity.record.id), None)
-            if source is None:
-                own = frozenset([validity.record.id])
-                source = next(iter(self._candidates(claim.plain, vector, own, {validity.record.id: validity})), None)
-            return self._flagged(claim, status, source, vector, reason)
+            return self._flagged_citation(claim, vector, cited, other + now)
         best_now = now[0] if now else None
         best_other = other[0] if other else None
-        best = max((c for c in (best_now, best_other) if c), key=lambda c: c.fit, default=None)
-        if best is None or not self._supported(claim.plain, best, now + other):
+        if not self._supported(claim.plain, best_now, best_other, now + other):
             closest = self.result(best_now) if best_now else None
             return AuditedClaim(claim.text, ClaimStatus.unsupported, None, closest,
                                 reason="no passage kb holds says this")  # fmt: skip
-        if (
-            best_other is None
-            or best_now is not None
-            and (best_now.fit >= best_other.fit - MARGIN or _still_said(claim.plain, best_other, now))
-        ):
+        if best_other is None or _in_force_holds(claim.plain, best_now, best_other, now):
             assert best_now is not None
             return AuditedClaim(claim.text, ClaimStatus.current, self.result(best_now), None)
         status = standing(best_other.validity, self.resolution, self.at)
         return self._flagged(claim, status, best_other, vector, "")
 
-    def _supported(self, plain: str, best: _Candidate, candidates: list[_Candidate]) -> bool:
+    def _flagged_citation(
+        self, claim: text.DraftClaim, vector: np.ndarray, cited: Citation, found: list[_Candidate]
+    ) -> AuditedClaim:
+        """A claim that cites what is not in force is flagged whatever its wording; its passage is the cited
+        version's best match (searched in that version alone when neither view found it)."""
+        status, validity, reason = cited
+        source = next((c for c in found if c.validity.record.id == validity.record.id), None)
+        if source is None:
+            own = frozenset([validity.record.id])
+            by_id = {validity.record.id: validity}
+            source = next(iter(self._candidates(claim.plain, vector, own, by_id)), None)
+        return self._flagged(claim, status, source, vector, reason)
+
+    def _supported(
+        self, plain: str, best_now: _Candidate | None, best_other: _Candidate | None, candidates: list[_Candidate]
+    ) -> bool:
+        """The best passage of either view says this: close enough in meaning or in words, with no made-up figure."""
+        best = max((c for c in (best_now, best_other) if c), key=lambda c: c.fit, default=None)
+        if best is None:
+            return False
         wanted = text.figures(plain)
         if wanted and not any(wanted <= text.figures(c.text) for c in candidates):
             return False  # a figure no version ever stated: made up, whatever the words around it
@@ -265,19 +278,26 @@ class _Audit:
         return AuditedClaim(claim.text, status, self.result(source) if source else None,
                             self.result(replacement) if replacement else None, diff, reason)  # fmt: skip
 
-    def _cited(self, claim: text.DraftClaim) -> tuple[ClaimStatus, Validity, str] | None:
+    def _cited(self, claim: text.DraftClaim) -> Citation | None:
         """The first citation of the claim that is not in force for the chain, whatever the wording."""
-        if claim.chunks:
-            holders = self.kb.ledger.versions_of_chunks(claim.chunks)
-            for cited in claim.chunks:
-                ids = [vid for chunk_id, vids in holders.items() if chunk_id.startswith(cited) for vid in vids]
-                if not ids or any(vid in self.resolution.by_version_id for vid in ids):
-                    continue  # unknown ids are not evidence either way; the wording decides
-                known = [v for v in map(self.validity, ids) if v is not None]
-                validity = max(known, key=lambda v: v.record.id, default=None)
-                if validity is not None:
-                    why = f"cites chunk {cited}, which is not in force for {self.resolution.chain[0]}"
-                    return standing(validity, self.resolution, self.at), validity, why
+        return self._cited_chunk(claim) or self._cited_version(claim)
+
+    def _cited_chunk(self, claim: text.DraftClaim) -> Citation | None:
+        if not claim.chunks:
+            return None
+        holders = self.kb.ledger.versions_of_chunks(claim.chunks)
+        for cited in claim.chunks:
+            ids = [vid for chunk_id, vids in holders.items() if chunk_id.startswith(cited) for vid in vids]
+            if not ids or any(vid in self.resolution.by_version_id for vid in ids):
+                continue  # unknown ids are not evidence either way; the wording decides
+            known = [v for v in map(self.validity, ids) if v is not None]
+            validity = max(known, key=lambda v: v.record.id, default=None)
+            if validity is not None:
+                why = f"cites chunk {cited}, which is not in force for {self.resolution.chain[0]}"
+                return standing(validity, self.resolution, self.at), validity, why
+        return None
+
+    def _cited_version(self, claim: text.DraftClaim) -> Citation | None:
         for doc_id, number in claim.versions:
             served = self.served_for(doc_id)
             if served is not None and served.record.version == number:
@@ -290,6 +310,11 @@ class _Audit:
                     f"cites {doc_id} v{number}, which is not served to {self.resolution.chain[0]}"  # fmt: skip
                 return standing(matches[0], self.resolution, self.at), matches[0], why
         return None
+
+
+def _in_force_holds(plain: str, best_now: _Candidate | None, best_other: _Candidate, now: list[_Candidate]) -> bool:
+    """What is in force backs the claim as well as anything else (within ``MARGIN``), or says the same words."""
+    return best_now is not None and (best_now.fit >= best_other.fit - MARGIN or _still_said(plain, best_other, now))
 
 
 def audit(kb: KnowledgeBase, request: AuditRequest) -> AuditReport:

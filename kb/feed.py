@@ -100,24 +100,41 @@ def date_events(series: Iterable[list[Validity]], after: datetime, until: dateti
     """
     out: list[tuple[datetime, int, Event]] = []
     for validities in series:
-        by_id = {v.record.id: v for v in validities}
         for validity in validities:
-            record = validity.record
-            if record.retracted_at is not None:
+            if validity.record.retracted_at is not None:
                 continue
-            start, end = record.effective_from, validity.end
-            if after < start <= until and (end is None or end > start):
-                previous = [v.record for v in validities if v.end == start and v.ended_by is VersionStatus.superseded]
-                replaces = f"; replaces v{previous[0].version}" if previous else ""
-                summary = f"{_name(record)} took effect ({record.title}){replaces}"
-                out.append((start, 1, event(ChangeKind.took_effect, record, start, summary)))
-            dated_end = end is not None and start < end and validity.ended_by is not VersionStatus.retired
-            if dated_end and end is not None and after < end <= until:
-                if validity.ended_by is VersionStatus.superseded:
-                    nxt = next((v.record for v in by_id.values() if v.record.effective_from == end), None)
-                    why = f"superseded by v{nxt.version}" if nxt else "superseded"
-                else:
-                    why = "expired"
-                out.append((end, 0, event(ChangeKind.ended, record, end, f"{_name(record)} ended: {why}")))
+            took = _took_effect(validity, validities, after, until)
+            if took is not None:
+                out.append((took.at, 1, took))
+            ended = _ended(validity, validities, after, until)
+            if ended is not None:
+                out.append((ended.at, 0, ended))
     out.sort(key=lambda item: (item[0], item[1], item[2].doc_id or "", item[2].region or ""))
     return [item[2] for item in out]
+
+
+def _took_effect(validity: Validity, series: list[Validity], after: datetime, until: datetime) -> Event | None:
+    """The version started in ``(after, until]`` (and was not over at once, replaced from its very start)."""
+    record = validity.record
+    start, end = record.effective_from, validity.end
+    if not (after < start <= until and (end is None or end > start)):
+        return None
+    previous = [v.record for v in series if v.end == start and v.ended_by is VersionStatus.superseded]
+    replaces = f"; replaces v{previous[0].version}" if previous else ""
+    return event(ChangeKind.took_effect, record, start, f"{_name(record)} took effect ({record.title}){replaces}")
+
+
+def _ended(validity: Validity, series: list[Validity], after: datetime, until: datetime) -> Event | None:
+    """The version reached a dated end in ``(after, until]``: superseded or expired (a retirement is the event of
+    its deletion)."""
+    record, end = validity.record, validity.end
+    if end is None or not record.effective_from < end or validity.ended_by is VersionStatus.retired:
+        return None
+    if not after < end <= until:
+        return None
+    if validity.ended_by is VersionStatus.superseded:
+        nxt = next((v.record for v in series if v.record.effective_from == end), None)
+        why = f"superseded by v{nxt.version}" if nxt else "superseded"
+    else:
+        why = "expired"
+    return event(ChangeKind.ended, record, end, f"{_name(record)} ended: {why}")

@@ -492,12 +492,19 @@ class Ledger:
         with self._transaction() as db:
             db.execute(delete(files).where(files.c.path == path))
 
-    # -- regions ---------------------------------------------------------------------------------
+    # -- state: what the writer keeps beside the versions -----------------------------------------
+
+    def state(self, key: str) -> str | None:
+        rows = self._rows(select(feed_state.c.value).where(feed_state.c.key == key))
+        return rows[0][0] if rows else None
+
+    def put_state(self, key: str, value: str) -> None:
+        with self._transaction() as db:
+            self._set_state(db, key, value)
 
     def regions(self) -> str | None:
         """The region tree the writer serves (regions.yaml as dumped), for replicas that have no folder."""
-        rows = self._rows(select(feed_state.c.value).where(feed_state.c.key == "regions"))
-        return rows[0][0] if rows else None
+        return self.state("regions")
 
     def put_regions(self, dump: str) -> None:
         with self._transaction() as db:

@@ -27,6 +27,7 @@ from kb.ingest.pipeline import IngestReport, sync
 from kb.knowledge import KnowledgeBase, lock_data
 from kb.retrieval import QueryRequest, RetrievalMode
 from kb.server.remote import forget_service, record_service, running_service
+from kb.server.schemas import AuditOut, DocumentSummaryOut, QueryOut, StalenessRowOut
 from kb.settings import ServeRole, Settings
 from kb.staleness import Severity, StalenessReason, select, to_csv
 
@@ -280,8 +281,6 @@ def query(
     as_json: bool,
 ) -> None:
     """Ask the knowledge base, as an agent would."""
-    from kb.server.schemas import QueryOut
-
     when = _as_of(as_of)
     request = QueryRequest(text, k, region, when, mode=RetrievalMode(mode) if mode else None, min_score=min_score)
     remote = running_service(_settings(docs=docs, data=data))
@@ -329,7 +328,6 @@ def audit(
     """Check an agent's draft answer against what is in force; exits 1 when a claim is not current."""
     from kb.audit import AuditRequest, ClaimStatus
     from kb.audit import audit as audit_draft
-    from kb.server.schemas import AuditOut
 
     if (text is None) == (file is None):
         raise click.UsageError("give the draft as TEXT or with --file, not both")
@@ -367,8 +365,6 @@ def audit(
 @_fail_on_kb_errors
 def docs(docs: Path | None, data: Path | None, show_all: bool) -> None:
     """List the documents in force."""
-    from kb.server.schemas import DocumentSummaryOut
-
     remote = running_service(_settings(docs=docs, data=data))
     if remote is not None:
         items = remote.documents(show_all)
@@ -402,40 +398,53 @@ def report(
 ) -> None:
     """The staleness report; exits 1 when a row is of high severity, so a scheduled job can alert, and 2 when
     the report cannot be made."""
-    from kb.server.schemas import StalenessRowOut
+    rows = _report_rows(docs, data, reasons, owners, regions, severities)
+    if fmt == "csv":
+        click.echo(to_csv(rows), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps([row.model_dump(mode="json") for row in rows], indent=2))
+    else:
+        console.print(_report_table(rows) if rows else "Nothing needs attention.")
+    if any(row.severity is Severity.high for row in rows):
+        sys.exit(REPORT_HIGH)
 
+
+def _report_rows(
+    docs: Path | None,
+    data: Path | None,
+    reasons: tuple[str, ...],
+    owners: tuple[str, ...],
+    regions: tuple[str, ...],
+    severities: tuple[str, ...],
+) -> list[StalenessRowOut]:
+    """The rows wanted, from the running service when there is one (it holds the data folder), else read here."""
     try:
         wanted_regions = [normalize_region(r) for r in regions]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--region") from None
     remote = running_service(_settings(docs=docs, data=data))
     if remote is not None:
-        rows = remote.staleness(reasons, owners, wanted_regions, severities)
-    else:
-        with _opened(docs, data) as (kb, _):
-            found = select(kb.staleness(), [StalenessReason(r) for r in reasons], owners, wanted_regions,
-                           [Severity(s) for s in severities])  # fmt: skip
-        rows = [StalenessRowOut.of(row) for row in found]
-    if fmt == "csv":
-        click.echo(to_csv(rows), nl=False)
-    elif fmt == "json":
-        click.echo(json.dumps([row.model_dump(mode="json") for row in rows], indent=2))
-    else:
-        # Three columns, each cell two lines, so that an 80-column terminal still shows every word.
-        table = Table(show_lines=True)
-        table.add_column("reason", no_wrap=True)
-        table.add_column("document", overflow="fold", max_width=24)
-        table.add_column("since / what to do", ratio=1)
-        for row in rows:
-            where = " ".join(part for part in (row.region, f"v{row.version}" if row.version else "") if part)
-            table.add_row(
-                f"{row.reason.value}\n[{_STYLE[row.severity]}]{row.severity.value}[/]",
-                f"{row.doc_id or row.source}\n[dim]{' · '.join(p for p in (where, row.owner) if p)}[/]",
-                f"{row.since}  {row.detail}",
-            )
-        console.print(table if rows else "Nothing needs attention.")
-    if any(row.severity is Severity.high for row in rows):
-        sys.exit(REPORT_HIGH)
+        return remote.staleness(reasons, owners, wanted_regions, severities)
+    with _opened(docs, data) as (kb, _):
+        found = select(kb.staleness(), [StalenessReason(r) for r in reasons], owners, wanted_regions,
+                       [Severity(s) for s in severities])  # fmt: skip
+    return [StalenessRowOut.of(row) for row in found]
+
+
+def _report_table(rows: list[StalenessRowOut]) -> Table:
+    # Three columns, each cell two lines, so that an 80-column terminal still shows every word.
+    table = Table(show_lines=True)
+    table.add_column("reason", no_wrap=True)
+    table.add_column("document", overflow="fold", max_width=24)
+    table.add_column("since / what to do", ratio=1)
+    for row in rows:
+        where = " ".join(part for part in (row.region, f"v{row.version}" if row.version else "") if part)
+        table.add_row(
+            f"{row.reason.value}\n[{_STYLE[row.severity]}]{row.severity.value}[/]",
+            f"{row.doc_id or row.source}\n[dim]{' · '.join(p for p in (where, row.owner) if p)}[/]",
+            f"{row.since}  {row.detail}",
+        )
+    return table
 
 
 _STYLE = {Severity.high: "bold red", Severity.medium: "yellow", Severity.low: "default"}
