@@ -127,7 +127,8 @@ class KnowledgeBase:
         return self.ledger.state("chunking") or (path.read_text(encoding="utf-8") if path.exists() else None)
 
     def record_chunking(self, signature: str) -> None:
-        self.ledger.put_state("chunking", signature)
+        if self.ledger.state("chunking") != signature:
+            self.ledger.put_state("chunking", signature)
 
     def reload_regions(self) -> str | None:
         """Take ``regions.yaml`` from the folder. A broken one keeps the last valid tree, is listed as a
