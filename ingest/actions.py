@@ -57,6 +57,8 @@ def current_hash(kb: KnowledgeBase, source: str) -> str:
 
 
 def _checked(kb: KnowledgeBase, record: VersionRecord, expected_hash: str | None) -> None:
+    if kb.ledger.read_only:
+        raise ReadOnly("this is an API replica: it has no policy folder to edit; send reviews to the writer")
     file = kb.files().get(record.source)
     if file is not None and file.error:
         raise CannotEdit(f"{record.source} is rejected ({file.error}); fix the file first")
@@ -77,8 +79,6 @@ def _effective_keys(kb: KnowledgeBase, source: str) -> dict[str, Any]:
 
 
 def _write(kb: KnowledgeBase, record: VersionRecord, updates: Mapping[str, Value]) -> Edited:
-    if kb.ledger.read_only:
-        raise ReadOnly("this is an API replica: it has no policy folder to edit; send reviews to the writer")
     root = kb.settings.docs
     own = _holds_front_matter(record.source)
     rel = record.source if own else record.source + SIDECAR_SUFFIX

@@ -151,6 +151,8 @@ def test_a_writer_a_standby_and_two_replicas(cluster: Cluster) -> None:
     assert replicas[0].health()["role"] == "api" and replicas[0].health()["behind"]["changes_behind"] == 0
     chain = httpx.post(replicas[1].url + "/v1/query", json={"query": "parcel", "region": "de"}).json()["region_chain"]
     assert chain == ["DE", "EU", "global"], "the writer's regions.yaml reaches the replicas through the ledger"
+    review = httpx.post(replicas[0].url + "/v1/documents/note-0/review", json={"region": "global", "reviewed_by": "x"})
+    assert (review.status_code, review.json()["error"]["code"]) == (503, "read_only_replica"), "replicas never write"
 
     # (a) a save on the writer is served by every replica.
     delays, lags = [], []
