@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kb.errors import CannotEdit, EditConflict, InvalidDocument, InvalidRequest
+from kb.errors import CannotEdit, EditConflict, InvalidDocument, InvalidRequest, ReadOnly
 from kb.ingest.convert import TEXT_FORMATS, format_of
 from kb.ingest.editing import (
     Value,
@@ -57,6 +57,8 @@ def current_hash(kb: KnowledgeBase, source: str) -> str:
 
 
 def _checked(kb: KnowledgeBase, record: VersionRecord, expected_hash: str | None) -> None:
+    if kb.ledger.read_only:
+        raise ReadOnly("this is an API replica: it has no policy folder to edit; send reviews to the writer")
     file = kb.files().get(record.source)
     if file is not None and file.error:
         raise CannotEdit(f"{record.source} is rejected ({file.error}); fix the file first")

@@ -48,6 +48,8 @@ class ChangeFeed(Part):
         ``writing``: an event of a write follows at this moment, so the mark moves to now whatever happens; a
         version in force from this very moment is news of that write, not of its date.
         """
+        if self.ledger.read_only:
+            return  # the writer appends them; a replica reads them from the ledger
         now = self.now()
         with self._lock:
             since = self._mark

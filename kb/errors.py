@@ -17,6 +17,9 @@
     ├── CannotEdit               422  kb cannot write that key into that file (not a policy file, no such region)
     ├── NotReady                 503  the service is still loading its index
     ├── StoreError               500  the vector store failed
+    ├── LedgerError              503  the ledger's database cannot be reached or opened
+    ├── ReadOnly                 503  this process is an API replica and never writes: the writer does
+    ├── LeaseLost                503  another writer took the writer lease over: this one stops writing
     └── RemoteError              any  a kb service called over HTTP answered with an error (its status)
 
 Foreign exceptions (chromadb, sqlite3, yaml, pydantic) are translated where they occur, so nothing
@@ -129,6 +132,21 @@ class NotReady(KBError):
 
 class StoreError(KBError):
     code = "store_error"
+
+
+class LedgerError(KBError):
+    status = 503
+    code = "ledger_unavailable"
+
+
+class ReadOnly(KBError):
+    status = 503
+    code = "read_only_replica"
+
+
+class LeaseLost(KBError):
+    status = 503
+    code = "lease_lost"
 
 
 class RemoteError(KBError):

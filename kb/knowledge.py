@@ -59,11 +59,15 @@ class KnowledgeBase:
         self.writer = threading.RLock()
         """Held by whoever ingests (the start-up sync, the watcher, ``kb ingest``): one writer at a time."""
         self._regions_backup = settings.data / "regions.last-good.yaml"
+        # The change sequence is read before the versions, so that a change committed while they load is applied
+        # again by ``follow``, not missed.
+        followed = ledger.change_seq()
         self.timeline = Timeline(ledger.versions())
         self.index = VectorIndex(embedder.dim, opening.block_loader(ledger, store, embedder.dim))
         self.parts = Parts(
             settings, embedder, ledger, store, clock, self.timeline, self.index, RegionTree.load(self._regions_backup)
         )
+        self.parts.followed = followed
         self.feed = ChangeFeed(self.parts)
         self.commits = Committer(self.parts, self.feed)
         self.reads = Reader(self.parts)
@@ -76,21 +80,29 @@ class KnowledgeBase:
         embedder: Embedder | None = None,
         clock: Clock = utc_now,
         lock: IO[str] | None = None,
+        read_only: bool = False,
     ) -> KnowledgeBase:
         """Lock ``--data`` (unless ``lock`` already holds it), repair the store from the ledger, and load what is
-        in force into memory."""
+        in force into memory.
+
+        ``read_only``: an API replica (or a standby writer) of a shared ledger: it loads what is in force and the
+        writer's region tree, and writes nothing (no repair, no feed mark); ``follow`` keeps it current."""
         lock = lock or lock_data(settings.data)
         try:
             embedder = embedder or load_embedder(settings.model, settings.embedder, settings.data / "models")
-            ledger = Ledger(settings.data / "ledger.sqlite3")
+            ledger = Ledger(settings.ledger_url or settings.data / "ledger.sqlite3", read_only=read_only)
             store = ChunkStore.open(settings.data, settings.chroma_url, embedder.model_id, embedder.dim)
             kb = cls(settings, embedder, ledger, store, clock, lock)
-            kb.reload_regions()
-            opening.repair(ledger, store, kb.commits.embed_into_store)
-            opening.warm(kb.timeline, kb.index, kb.now())
-            store.flush()
-            kb.feed.start()
-            kb.catch_up()
+            if read_only:
+                kb._regions_from_ledger()
+                opening.warm(kb.timeline, kb.index, kb.now())
+            else:
+                kb.reload_regions()
+                opening.repair(ledger, store, kb.commits.embed_into_store)
+                opening.warm(kb.timeline, kb.index, kb.now())
+                kb.feed.start()
+                kb.catch_up()
+            store.flush()  # the vectors read through Chroma while warming, for the next start
         except BaseException:
             lock.close()
             raise
@@ -111,12 +123,14 @@ class KnowledgeBase:
     @property
     def chunking(self) -> str | None:
         """How the ledger's chunks were cut (the chunker's signature); None before the first sync, or when they
-        were cut before signatures were kept."""
+        were cut before signatures were kept. Kept in the ledger, so that a standby writer taking over does not
+        cut every file anew; a data folder from before that keeps it in a file."""
         path = self.settings.data / "chunking"
-        return path.read_text(encoding="utf-8") if path.exists() else None
+        return self.ledger.state("chunking") or (path.read_text(encoding="utf-8") if path.exists() else None)
 
     def record_chunking(self, signature: str) -> None:
-        (self.settings.data / "chunking").write_text(signature, encoding="utf-8")
+        if self.ledger.state("chunking") != signature:
+            self.ledger.put_state("chunking", signature)
 
     def reload_regions(self) -> str | None:
         """Take ``regions.yaml`` from the folder. A broken one keeps the last valid tree, is listed as a
@@ -130,6 +144,8 @@ class KnowledgeBase:
             return exc.message
         if regions.dump() != self.regions.dump():
             self._regions_backup.write_text(regions.dump(), encoding="utf-8")
+        if self.ledger.regions() != regions.dump():
+            self.ledger.put_regions(regions.dump())  # for replicas, which have no folder
         if self.ledger.file(REGIONS_FILE) is not None:
             self.ledger.forget_file(REGIONS_FILE)
         with self.parts.lock:
@@ -137,8 +153,38 @@ class KnowledgeBase:
             self.parts.resolutions.clear()
         return None
 
+    def _regions_from_ledger(self) -> None:
+        dump = self.ledger.regions()
+        if dump is not None:
+            with self.parts.lock:
+                self.parts.regions = RegionTree.loads(dump)
+                self.parts.resolutions.clear()
+
     def chain(self, region: str) -> tuple[str, ...]:
         return self.parts.chain(region)
+
+    # -- replicas and standby writers ------------------------------------------------------------------
+
+    @property
+    def followed(self) -> int:
+        """The ledger's change sequence up to which this process's memory is current."""
+        return self.parts.followed
+
+    def follow(self, changed: Sequence[tuple[str | None, str | None]], seq: int) -> None:
+        """The writer changed these series (a (None, None): the region tree) up to change ``seq``: refresh them."""
+        if (None, None) in changed:
+            self._regions_from_ledger()
+        self.commits.refresh(*[(doc_id, region) for doc_id, region in dict.fromkeys(changed) if doc_id and region])
+        self.parts.followed = seq
+
+    def promote(self) -> None:
+        """A standby that took the writer lease writes from now on: the normal start-up repair, so that what the
+        previous writer left half done (vectors of an uncommitted version) is put right."""
+        self.ledger.read_only = False
+        self.reload_regions()
+        opening.repair(self.ledger, self.store, self.commits.embed_into_store)
+        self.feed.start()
+        self.catch_up()
 
     # -- writes (kb/commit.py) -----------------------------------------------------------------------
 

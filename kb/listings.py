@@ -29,7 +29,7 @@ class SeriesSummary:
 class Listings(Part):
     def __init__(self, parts: Parts) -> None:
         super().__init__(parts)
-        self._staleness_counts: tuple[tuple[int, datetime], Counter[StalenessReason]] | None = None
+        self._staleness_counts: tuple[tuple[int, int, datetime], Counter[StalenessReason]] | None = None
 
     def files(self) -> dict[str, FileRecord]:
         return self.ledger.files()
@@ -139,7 +139,7 @@ class Listings(Part):
     def staleness_counts(self) -> Counter[StalenessReason]:
         """Report rows by reason, for /metrics: worked out again after a write or once a minute, never on every
         scrape (a scrape once recomputed the whole report, holding queries back meanwhile)."""
-        key = (self.ledger.writes, self.now().replace(second=0, microsecond=0))
+        key = (self.ledger.writes, self.parts.followed, self.now().replace(second=0, microsecond=0))
         cached = self._staleness_counts
         if cached is None or cached[0] != key:
             cached = self._staleness_counts = (key, Counter(row.reason for row in self.staleness()))

@@ -55,6 +55,7 @@ def repair(ledger: Ledger, store: ChunkStore, embed: Callable[[Sequence[str], Se
         embed(missing, [texts[cid] for cid in missing])
     orphans = [cid for cid in stored if cid not in wanted]
     if orphans:
+        ledger.check_fence()  # a writer paused since it listed them must not delete a successor's vectors
         log.info("removing %d vectors no version refers to (left by an interrupted ingest)", len(orphans))
         store.delete(orphans)
     store.cache_all(sorted(wanted))  # once: the next start then skips listing the store

@@ -45,6 +45,8 @@ class Parts:
     """Guards the in-memory views (timeline, index, regions, resolutions) while they are read or changed."""
     resolutions: dict[tuple[str, ...], list[Resolution]] = field(default_factory=dict)
     """Recent resolutions by region chain; cleared whenever the timeline or the regions change."""
+    followed: int = 0
+    """The ledger's change sequence up to which the views are current (a replica follows it, kb/replica.py)."""
 
     def now(self) -> datetime:
         return self.clock()

@@ -33,9 +33,15 @@ class RegionTree:
         if not path.exists():
             return cls()
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            return cls.loads(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError:
             raise ConfigError(f"{REGIONS_FILE}: not UTF-8 text") from None
+
+    @classmethod
+    def loads(cls, text: str) -> RegionTree:
+        """The tree in the text of a ``regions.yaml`` (or a ``dump``)."""
+        try:
+            data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{REGIONS_FILE}: not valid YAML ({yaml_problem(exc)})") from None
         if not isinstance(data, dict):

@@ -26,6 +26,17 @@ class Role(StrEnum):
     """All an agent may do, plus the staleness report, the metrics and the review and acknowledge actions."""
 
 
+class ServeRole(StrEnum):
+    """What a ``kb serve`` process does (``--role``, README "Scale-out")."""
+
+    all = "all"
+    """Watch the folder, write and serve: one process, as kb has always run."""
+    writer = "writer"
+    """The same, holding the writer lease of a shared ledger (``KB_LEDGER_URL``); a standby until it gets it."""
+    api = "api"
+    """Serve queries from a shared ledger and Chroma server, following the writer's changes; never writes."""
+
+
 class Settings(BaseSettings):
     """Every setting is listed, with its variable, in the README's settings table."""
 
@@ -80,6 +91,16 @@ class Settings(BaseSettings):
     )
     chroma_url: str | None = Field(
         None, description="A `chroma run` server (http://host:port) instead of the embedded store."
+    )
+    ledger_url: str | None = Field(
+        None,
+        description="The ledger's database: `postgresql://user:password@host/db` to share it between a writer and "
+        "API replicas (`kb serve --role`); default a SQLite file `ledger.sqlite3` under `--data`.",
+    )
+    role: ServeRole = Field(
+        ServeRole.all,
+        description="What `kb serve` does: all (watch, write, serve), writer (the same under the writer lease of "
+        "a shared ledger) or api (serve and follow the writer; needs KB_LEDGER_URL and KB_CHROMA_URL).",
     )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -145,6 +166,20 @@ class Settings(BaseSettings):
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"a webhook must be an http:// or https:// URL, got {url!r}")
         return value
+
+    @model_validator(mode="after")
+    def _replica_shares(self) -> Settings:
+        if self.role is ServeRole.api and not (self.ledger_url and self.chroma_url):
+            raise ValueError(
+                "--role api serves what a writer wrote: it needs the writer's KB_LEDGER_URL and KB_CHROMA_URL "
+                "(a replica with a ledger and store of its own would serve nothing)"
+            )
+        return self
+
+    @property
+    def leased(self) -> bool:
+        """Writes take the writer lease: the ledger is one that other kb processes may share."""
+        return self.ledger_url is not None and self.role is not ServeRole.api
 
     @model_validator(mode="after")
     def _signed(self) -> Settings:

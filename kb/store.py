@@ -60,8 +60,9 @@ def _client(data_dir: Path, chroma_url: str | None) -> Any:
 
 
 class ChunkStore:
-    def __init__(self, client: Any, collection: Any, rebuilt: bool, cache: VectorCache) -> None:
+    def __init__(self, client: Any, collection: Any, rebuilt: bool, cache: VectorCache, remote: bool = False) -> None:
         self._client = client
+        self._remote = remote
         self._collection = collection
         self._cache = cache
         self.rebuilt = rebuilt
@@ -90,13 +91,13 @@ class ChunkStore:
                 collection = client.get_collection(COLLECTION, embedding_function=None)
                 found = {key: (collection.metadata or {}).get(key) for key in wanted}
                 if found == wanted:
-                    return cls(client, collection, False, _cache(data_dir, model_id, dim, collection))
+                    return cls(client, collection, False, _cache(data_dir, model_id, dim, collection), bool(chroma_url))
                 log.warning("index was built with %s, settings say %s: re-embedding everything", found, wanted)
                 client.delete_collection(COLLECTION)
             collection = client.create_collection(
                 COLLECTION, embedding_function=None, configuration=_HNSW, metadata=wanted
             )
-            return cls(client, collection, True, _cache(data_dir, model_id, dim, collection))
+            return cls(client, collection, True, _cache(data_dir, model_id, dim, collection), bool(chroma_url))
 
     def missing(self, ids: Sequence[str]) -> list[str]:
         """The ids not embedded yet, in the order given."""
@@ -152,9 +153,12 @@ class ChunkStore:
         """True when the cache vouches that the store holds these ids and no other: it holds exactly them, and it
         only ever holds ids this collection stored (written through on every add, forgetting every delete).
 
-        Chroma itself is not asked: its ``count()`` loads the whole collection into memory (2.25 GB and 2.4 s at
+        The embedded Chroma is not asked: its ``count()`` loads the whole collection into memory (2.25 GB and 2.4 s at
         1.1M vectors, measured), which start-up otherwise never needs. A crash that lost vectors the cache had not
         written yet makes it miss ids, and the full check runs."""
+        if self._remote:  # a Chroma server counts without loading anything here, and other writers may add to it
+            with self._guard("count chunks"):
+                return int(self._collection.count()) == len(ids) and self._cache.covers(list(ids))
         return self._cache.size == len(ids) and self._cache.covers(list(ids))
 
     def cache_all(self, ids: Sequence[str], slice_size: int = 50_000) -> None:
@@ -195,10 +199,11 @@ class ChunkStore:
                 self._collection.delete(ids=list(ids[start : start + self._batch]))
 
     def held(self) -> int:
-        """Vectors stored, as the cache counts them (written through on every add and delete): what /readyz and
-        /metrics report, since Chroma's own ``count()`` loads the whole collection into memory (2.25 GB at 1.1M
-        vectors). It can differ from Chroma's count after a crash, until the next start-up's check."""
-        return self._cache.size
+        """Vectors stored, for /readyz and /metrics. Embedded, as the cache counts them (written through on every add
+        and delete), since the embedded Chroma's ``count()`` loads the whole collection into memory (2.25 GB at 1.1M
+        vectors); it can differ from Chroma's count after a crash, until the next start-up's check. A Chroma
+        server is asked."""
+        return self.count() if self._remote else self._cache.size
 
     def count(self) -> int:
         with self._guard("count chunks"):

@@ -80,7 +80,9 @@ def create_app(
     mcp = build_mcp(state.serving_kb)
     mcp_routes = http_routes(mcp, settings)
 
-    def opened() -> KnowledgeBase:
+    def opened(read_only: bool = False) -> KnowledgeBase:
+        if read_only:  # a replica or a standby writer of a shared ledger (server/startup.py)
+            return open_kb(settings, embedder=embedder, clock=clock, read_only=True)
         return open_kb(settings, embedder=embedder, clock=clock)
 
     @asynccontextmanager

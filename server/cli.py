@@ -28,7 +28,7 @@ from kb.knowledge import KnowledgeBase, lock_data
 from kb.retrieval import QueryRequest, RetrievalMode
 from kb.server.remote import forget_service, record_service, running_service
 from kb.server.schemas import AuditOut, DocumentSummaryOut, QueryOut, StalenessRowOut
-from kb.settings import Settings
+from kb.settings import ServeRole, Settings
 from kb.staleness import Severity, StalenessReason, select, to_csv
 
 console = Console(highlight=False, soft_wrap=True)
@@ -58,6 +58,14 @@ def folder_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def _opened(docs: Path | None, data: Path | None) -> Iterator[tuple[KnowledgeBase, IngestReport]]:
     """Open the knowledge base and bring it in line with the folder, so answers match the files."""
     settings = _settings(docs=docs, data=data)
+    if settings.leased:
+        # A shared ledger is written by its `kb serve --role writer` alone: read what it holds, sync nothing.
+        kb = KnowledgeBase.open(settings, read_only=True)
+        try:
+            yield kb, IngestReport()
+        finally:
+            kb.close()
+        return
     if not settings.docs.is_dir():
         raise ConfigError(f"the policy folder {settings.docs} does not exist (--docs or KB_DOCS)")
     kb = KnowledgeBase.open(settings)
@@ -121,15 +129,23 @@ def check_exposure(settings: Settings) -> None:
 @folder_options
 @click.option("--host", help="Listen address [KB_HOST, 127.0.0.1].")
 @click.option("--port", type=int, help="Listen port [KB_PORT, 8000].")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in ServeRole]),
+    help="all: watch, write, serve; writer: the same under the lease of a shared ledger (standby until then); "
+    "api: serve and follow the writer [KB_ROLE, all].",
+)
 @_fail_on_kb_errors
-def serve(docs: Path | None, data: Path | None, host: str | None, port: int | None) -> None:
+def serve(docs: Path | None, data: Path | None, host: str | None, port: int | None, role: str | None) -> None:
     """Sync the folder, then serve the retrieval API (the port answers /healthz from the start)."""
     import uvicorn
 
     from kb.server.app import create_app
 
-    settings = _settings(docs=docs, data=data, host=host, port=port)
-    if not settings.docs.is_dir():
+    settings = _settings(docs=docs, data=data, host=host, port=port, role=role)
+    if settings.role is ServeRole.writer and settings.ledger_url is None:
+        logging.getLogger("kb.server").info("--role writer without KB_LEDGER_URL: nothing shared, so --role all")
+    if settings.role is not ServeRole.api and not settings.docs.is_dir():
         raise ConfigError(f"the policy folder {settings.docs} does not exist (--docs or KB_DOCS)")
     check_exposure(settings)
     # Both checks come before the model loads and the folder syncs, so a mistake is told at once.
@@ -217,6 +233,11 @@ def mcp(docs: Path | None, data: Path | None) -> None:
 @_fail_on_kb_errors
 def ingest(docs: Path | None, data: Path | None) -> None:
     """One pass over the folder; exits 1 naming each file that failed (the rest are still ingested)."""
+    if _settings(docs=docs, data=data).leased:
+        raise ConfigError(
+            "with KB_LEDGER_URL the writer (`kb serve --role writer`) ingests the folder; a kb ingest beside it "
+            "would be a second writer"
+        )
     with _opened(docs, data) as (_, report):
         for line in report.changes:
             click.echo(line)

@@ -3,6 +3,10 @@
 ``kb serve`` runs this on a thread so that the port answers /healthz at once and /readyz gives 503 with
 progress through a long start-up sync (a 369 s rebuild once left an orchestrator's liveness probe nothing
 to talk to). Tests run it inline, so that the service is ready when their client opens.
+
+With a shared ledger (README "Scale-out") the roles differ: an ``api`` replica opens read-only and follows the
+writer's change sequence; a writer opens read-only too and follows as a standby until it holds the writer lease,
+then runs the normal start-up (repair, watch, sync) and writes.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from kb.errors import NotReady
+from kb.errors import LeaseLost, NotReady
 from kb.ingest.pipeline import IngestReport, sync
 from kb.ingest.watcher import FolderWatcher
 from kb.knowledge import KnowledgeBase
+from kb.lease import WriterLease
+from kb.replica import Follower
 from kb.server.metrics import Metrics
-from kb.settings import Settings
+from kb.settings import ServeRole, Settings
 from kb.webhooks import WebhookDispatcher
 
 log = logging.getLogger("kb.server")
@@ -27,6 +33,8 @@ log = logging.getLogger("kb.server")
 class Phase(StrEnum):
     opening = "opening"
     """Loading the model, the ledger and what is in force."""
+    standby = "standby"
+    """A writer waiting for the writer lease (another process writes); it follows the ledger meanwhile."""
     syncing = "syncing"
     """Bringing the ledger in line with the folder."""
     ready = "ready"
@@ -48,6 +56,9 @@ class AppState:
     """The start-up sync, filled in as it runs: its counts are /readyz's progress."""
     error: str | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    lease: WriterLease | None = None
+    follower: Follower | None = None
+    """An api replica's (or a standby's) follower of the writer's changes."""
 
     @property
     def ready(self) -> bool:
@@ -58,6 +69,18 @@ class AppState:
         if self.kb is None or not self.ready:
             raise NotReady("the index is still loading; retry shortly")
         return self.kb
+
+    def role(self) -> dict[str, object]:
+        """What /healthz says of a process of a shared ledger: its role, its state, how far behind it is."""
+        settings = self.settings
+        if settings.ledger_url is None and settings.role is ServeRole.all:
+            return {}
+        body: dict[str, object] = {"role": settings.role.value, "state": self.phase.value}
+        if self.follower is not None:
+            body["behind"] = self.follower.lag()
+        if self.lease is not None and self.lease.epoch is not None:
+            body["lease_epoch"] = self.lease.epoch
+        return body
 
     def progress(self) -> dict[str, object]:
         body: dict[str, object] = {"phase": self.phase.value}
@@ -71,13 +94,23 @@ class AppState:
 
 def start(
     state: AppState,
-    open_kb: Callable[[], KnowledgeBase],
+    open_kb: Callable[..., KnowledgeBase],
     sync_folder: bool,
     on_failure: Callable[[BaseException], None] | None,
 ) -> None:
     try:
-        state.kb = open_kb()
         settings = state.settings
+        if settings.role is ServeRole.api or settings.leased:
+            state.kb = open_kb(read_only=True)
+            state.follower = Follower(state.kb)
+            state.follower.start()
+            if settings.role is ServeRole.api:
+                state.phase = Phase.ready
+                return
+            if not _take_the_lease(state, state.kb, on_failure):
+                return
+        else:
+            state.kb = open_kb()
         if settings.webhooks and settings.webhook_secret:
             state.webhooks = WebhookDispatcher(state.kb, settings.webhooks, settings.webhook_secret)
             state.webhooks.start()
@@ -97,9 +130,33 @@ def start(
         on_failure(exc)
 
 
+def _take_the_lease(state: AppState, kb: KnowledgeBase, on_failure: Callable[[BaseException], None] | None) -> bool:
+    """Standby until this process holds the writer lease, then catch up and become the writer; False when
+    stopped first."""
+    state.phase = Phase.standby
+
+    def lost(exc: LeaseLost) -> None:
+        # Fencing already refuses every write; stop the process so that a supervisor restarts it as a standby.
+        state.phase, state.error = Phase.failed, exc.message
+        log.error("%s", exc.message)
+        if on_failure is not None:
+            on_failure(exc)
+
+    state.lease = WriterLease(kb.ledger, on_lost=lost, tick=kb.catch_up)
+    if not state.lease.acquire():
+        return False
+    follower, state.follower = state.follower, None
+    if follower is not None:
+        follower.stop()
+        follower.step()  # what the previous writer committed last
+    state.phase = Phase.opening
+    kb.promote()
+    return True
+
+
 def start_in_background(
     state: AppState,
-    open_kb: Callable[[], KnowledgeBase],
+    open_kb: Callable[..., KnowledgeBase],
     sync_folder: bool,
     on_failure: Callable[[BaseException], None] | None,
 ) -> threading.Thread:
@@ -112,6 +169,10 @@ def start_in_background(
 
 def stop(state: AppState, starting: threading.Thread | None) -> None:
     state.phase = Phase.stopping
+    if state.follower is not None:
+        state.follower.stop()
+    if state.lease is not None:
+        state.lease.stop()
     if state.watcher is not None:
         state.watcher.stop()
     if state.webhooks is not None:

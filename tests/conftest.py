@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ (real servers for the tests)
 
 from kb.embedder import Embedder, load_embedder  # noqa: E402
 from kb.ingest.pipeline import IngestReport, sync  # noqa: E402
@@ -44,10 +46,10 @@ class Clock:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that reaches the model, directly or through another fixture, is slow: the fast tier
-    (``pytest -m "not slow"``) runs in seconds on pure logic alone."""
+    """A test that reaches the model or a PostgreSQL server, directly or through another fixture, is slow: the
+    fast tier (``pytest -m "not slow"``) runs in seconds on pure logic alone."""
     for item in items:
-        if {"embedder", "model_cache"} & set(getattr(item, "fixturenames", ())):
+        if {"embedder", "model_cache", "postgres_server"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 
@@ -148,3 +150,19 @@ def live_server(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """One real PostgreSQL cluster for the session (bench/engines.py); each test takes a database of its own."""
+    from bench.engines import postgres
+
+    with postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str, request: pytest.FixtureRequest) -> str:
+    from bench.engines import new_database
+
+    return new_database(postgres_server, f"t{abs(hash(request.node.nodeid)) % 10**12}_{time.monotonic_ns() % 10**6}")

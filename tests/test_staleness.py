@@ -26,7 +26,6 @@ from playwright.sync_api import sync_playwright
 from kb.embedder import Embedder
 from kb.ingest.pipeline import sync
 from kb.knowledge import KnowledgeBase
-from kb.ledger import Ledger
 from kb.server.app import create_app
 from kb.server.cli import cli
 from kb.settings import Settings
@@ -340,20 +339,6 @@ def test_document_page_shows_versions_validity_regions_and_what_changed(server: 
     shipping = httpx.get(f"{server}/report/documents/shipping").text
     assert 'id="history-global"' in shipping and 'id="history-EU"' in shipping
     assert httpx.get(f"{server}/report/documents/nope").status_code == 404
-
-
-def test_an_old_ledger_gains_the_new_columns(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    Ledger(path).close()
-    import sqlite3
-
-    with sqlite3.connect(path) as db:
-        db.execute("ALTER TABLE versions DROP COLUMN refs")
-        db.execute("ALTER TABLE files DROP COLUMN error_kind")
-    ledger = Ledger(path)
-    ledger.record_file_error("x.md", "h", "broken", "parse_error", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
-    assert ledger.files()["x.md"].error_kind == "parse_error"
-    ledger.close()
 
 
 def test_report_page_in_a_real_browser(server: str, tmp_path: Path) -> None:
