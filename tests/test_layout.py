@@ -5,6 +5,7 @@ a module (its own locks, its own caches) and still pass every other test."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,9 @@ def test_no_module_imports_ingest_or_server_outside_the_kb_root() -> None:
 
 
 def test_the_installed_package_maps_the_folders_under_kb() -> None:
-    # Run from outside the checkout so the folders beside the tests cannot be found on the path.
+    # Run from outside the checkout, and without a PYTHONPATH that names it, so the folders beside the tests cannot
+    # be found on the path: only what is installed.
     code = "import kb.ingest.pipeline, kb.server.cli, importlib.util as u; print(u.find_spec('ingest') is None)"
-    out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, check=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", code], cwd="/", env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
