@@ -1,4 +1,4 @@
-"""The LlamaIndex retriever (issue 11) against a kb served by uvicorn on 127.0.0.1."""
+"""The LlamaIndex retriever against a kb served by uvicorn on 127.0.0.1."""
 
 from __future__ import annotations
 
