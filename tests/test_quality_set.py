@@ -17,9 +17,9 @@ from conftest import copy_samples
 from kb.documents import Document, start_of
 from kb.ingest.convert import TEXT_FORMATS, format_of, to_markdown
 from kb.ingest.frontmatter import read_document, split_front_matter
+from kb.ingest.kinds import scan
 from kb.ingest.markdown import parse_sections
 from kb.ingest.metadata import merged_keys, metadata_files
-from kb.ingest.pipeline import scan
 from kb.regions import REGIONS_FILE, RegionTree
 
 ROOT = Path(__file__).resolve().parent.parent
