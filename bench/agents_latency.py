@@ -1,4 +1,4 @@
-"""Agents' doors (issue 11): MCP tool-call latency against POST /v1/query, and save-to-webhook latency.
+"""Agents' doors: MCP tool-call latency against POST /v1/query, and save-to-webhook latency.
 
 A ``kb serve`` in its own process on a copy of the sample policies, with the watcher on and one webhook
 receiver in this process.

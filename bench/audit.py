@@ -111,34 +111,46 @@ def build(folder: Path, documents: int, rng: random.Random) -> list[Claim]:
     out: list[Claim] = []
     for n, (source_id, body) in enumerate(_sources(documents)):
         doc_id = f"{source_id}-h{n}"
-        numbered = [s for s in _sentences(body) if _NUM.search(s)]
         used = {m.group(0) for m in _NUM.finditer(body)}
-        versions, live = [body], list(numbered)
-        for _ in range(rng.randint(2, 5)):
-            text = versions[-1]
-            for i in rng.sample(range(len(live)), k=min(3, len(live))):
-                changed = _mutate(live[i], rng, used)
-                text, live[i] = text.replace(live[i], changed, 1), changed
-            versions.append(text)
+        versions, live = _versions(body, used, rng)
         for v, text in enumerate(versions, 1):
             front = {"doc_id": doc_id, "title": doc_id.replace("-", " ").title(), "region": "global", "version": v,
                      "effective_from": (FIRST + STEP * (v - 1)).isoformat(), "doc_type": "policy"}  # fmt: skip
             _write(folder / f"{doc_id}-v{v}.md", front, text)
         current = set(_sentences(versions[-1]))
-        every_global = {s for text in versions for s in _sentences(text)}
         for text in versions[:-1]:
             out += [Claim("superseded", s, doc_id, "outdated") for s in _sentences(text) if s not in current]
         out += [Claim("in_force", s, doc_id, "current") for s in current]
         if n % 3:
-            variant = versions[-1]
-            for sentence in rng.sample(live, k=min(5, len(live))):
-                variant = variant.replace(sentence, _mutate(sentence, rng, used), 1)
-            front = {"doc_id": doc_id, "title": doc_id.title() + " (EU)", "region": "EU", "version": 1,
-                     "effective_from": "2025-01-01", "doc_type": "policy"}  # fmt: skip
-            _write(folder / f"{doc_id}-eu.md", front, variant)
-            out += [Claim("other_region", s, doc_id, "other_region") for s in _sentences(variant)
-                    if s not in every_global]  # fmt: skip
+            out += _eu_variant(folder, doc_id, versions, live, used, rng)
     return out
+
+
+def _versions(body: str, used: set[str], rng: random.Random) -> tuple[list[str], list[str]]:
+    """2 to 5 later versions of ``body``, each with up to 3 of its figures changed; the sentences as last changed."""
+    numbered = [s for s in _sentences(body) if _NUM.search(s)]
+    versions, live = [body], list(numbered)
+    for _ in range(rng.randint(2, 5)):
+        text = versions[-1]
+        for i in rng.sample(range(len(live)), k=min(3, len(live))):
+            changed = _mutate(live[i], rng, used)
+            text, live[i] = text.replace(live[i], changed, 1), changed
+        versions.append(text)
+    return versions, live
+
+
+def _eu_variant(
+    folder: Path, doc_id: str, versions: list[str], live: list[str], used: set[str], rng: random.Random
+) -> list[Claim]:
+    """An EU variant of the last version with up to 5 figures changed; its sentences no global version says."""
+    variant = versions[-1]
+    for sentence in rng.sample(live, k=min(5, len(live))):
+        variant = variant.replace(sentence, _mutate(sentence, rng, used), 1)
+    front = {"doc_id": doc_id, "title": doc_id.title() + " (EU)", "region": "EU", "version": 1,
+             "effective_from": "2025-01-01", "doc_type": "policy"}  # fmt: skip
+    _write(folder / f"{doc_id}-eu.md", front, variant)
+    every_global = {s for text in versions for s in _sentences(text)}
+    return [Claim("other_region", s, doc_id, "other_region") for s in _sentences(variant) if s not in every_global]
 
 
 def _write(path: Path, front: dict[str, object], body: str) -> None:

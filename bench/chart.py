@@ -39,7 +39,6 @@ def draw(folder: Path, out: Path) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
 
     latency, scale, depth = (_load(folder, n) for n in ("query_latency", "scale", "history_depth"))
     if latency is None and scale is None:
@@ -47,8 +46,19 @@ def draw(folder: Path, out: Path) -> list[str]:
     used = [n for n, d in (("query_latency", latency), ("scale", scale), ("history_depth", depth)) if d]
     panels = 3 if depth else 2
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.2), constrained_layout=True)
-    lat_ax, qps_ax = axes[0], axes[1]
+    _size_panels(axes[0], axes[1], latency, scale)
+    if depth:
+        _depth_panel(axes[2], depth)
+    encoder = next((d.get("encoder") or d.get("points", [{}])[0].get("encoder") for d in (scale, latency) if d), "")
+    fig.suptitle(f"kb benchmarks (2-core CPU, encoder {encoder})", fontsize=11)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return used
 
+
+def _size_panels(lat_ax: Any, qps_ax: Any, latency: dict[str, Any] | None, scale: dict[str, Any] | None) -> None:
+    """Latency and throughput against the chunks in force: query_latency.json's points, scale.json's one."""
     points = sorted((latency or {}).get("points", []), key=lambda p: p["chunks_in_force"])
     sizes = [p["chunks_in_force"] for p in points]
     if points:
@@ -69,39 +79,42 @@ def draw(folder: Path, out: Path) -> list[str]:
     lat_ax.set_ylabel("ms")
     qps_ax.set_ylabel("queries/s")
     for ax in (lat_ax, qps_ax):
-        ax.set_xscale("log")
-        ticks = sorted({x for line in ax.lines for x in line.get_xdata()})
-        ax.set_xticks(ticks, [_count(x) for x in ticks])
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("chunks in force")
-        ax.set_ylim(bottom=0)
-        ax.grid(True, alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=8)
+        _size_axis(ax)
 
-    if depth:
-        ax = axes[2]
-        rows = depth["points"]
-        versions = [p["versions_per_document"] for p in rows]
-        ax.plot(versions, [p["p50_ms"] for p in rows], "o-", color=KB_COLOUR, label="kb p50")
-        ax.plot(versions, [p["p99_ms"] for p in rows], "o--", color=KB_COLOUR, label="kb p99")
-        in_force = rows[0]["chunks_in_force"]
-        ax.set_title(f"History depth, {in_force:,} chunks in force")
-        ax.set_xscale("log")
-        ax.set_xticks(versions, [str(v) for v in versions])
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("versions per document")
-        ax.set_ylabel("ms")
-        ax.set_ylim(bottom=0)
-        ax.grid(True, alpha=0.3)
+
+def _size_axis(ax: Any) -> None:
+    """A log axis of chunks in force, ticked at the sizes measured."""
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xscale("log")
+    ticks = sorted({x for line in ax.lines for x in line.get_xdata()})
+    ax.set_xticks(ticks, [_count(x) for x in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("chunks in force")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    if ax.lines:
         ax.legend(fontsize=8)
 
-    encoder = next((d.get("encoder") or d.get("points", [{}])[0].get("encoder") for d in (scale, latency) if d), "")
-    fig.suptitle(f"kb benchmarks (2-core CPU, encoder {encoder})", fontsize=11)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return used
+
+def _depth_panel(ax: Any, depth: dict[str, Any]) -> None:
+    """Latency against versions per document: history_depth.json."""
+    from matplotlib.ticker import NullFormatter
+
+    rows = depth["points"]
+    versions = [p["versions_per_document"] for p in rows]
+    ax.plot(versions, [p["p50_ms"] for p in rows], "o-", color=KB_COLOUR, label="kb p50")
+    ax.plot(versions, [p["p99_ms"] for p in rows], "o--", color=KB_COLOUR, label="kb p99")
+    in_force = rows[0]["chunks_in_force"]
+    ax.set_title(f"History depth, {in_force:,} chunks in force")
+    ax.set_xscale("log")
+    ax.set_xticks(versions, [str(v) for v in versions])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("versions per document")
+    ax.set_ylabel("ms")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def main() -> None:

@@ -108,10 +108,7 @@ CANDIDATES: dict[str, list[tuple[str, Converter]]] = {
 
 def fidelity(markdown: str, outline: Outline) -> dict[str, tuple[int, int]]:
     """(found, expected) for headings, list items and table rows."""
-    lines = [" ".join(line.split()) for line in markdown.splitlines()]
-    headings = [line.lstrip("#").strip() for line in lines if re.match(r"^#{1,6} ", line)]
-    items = [re.sub(r"^([-*+]|\d+[.)])\s+", "", line) for line in lines if re.match(r"^([-*+]|\d+[.)])\s+", line)]
-    rows = [line for line in lines if line.startswith("|")]
+    headings, items, rows = _found(markdown)
     want_headings = [outline.title] + [s.heading for _, s in outline.walk()]
     want_items = [i for _, s in outline.walk() for i in (*s.bullets, *s.steps)]
     want_rows = [row for _, s in outline.walk() for row in s.table]
@@ -120,6 +117,14 @@ def fidelity(markdown: str, outline: Outline) -> dict[str, tuple[int, int]]:
         "list items": (sum(1 for i in want_items if i in items), len(want_items)),
         "table rows": (sum(1 for r in want_rows if any(all(c in line for c in r) for line in rows)), len(want_rows)),
     }
+
+
+def _found(markdown: str) -> tuple[list[str], list[str], list[str]]:
+    """The headings, list items (without their markers) and table lines of a converter's Markdown."""
+    lines = [" ".join(line.split()) for line in markdown.splitlines()]
+    headings = [line.lstrip("#").strip() for line in lines if re.match(r"^#{1,6} ", line)]
+    items = [re.sub(r"^([-*+]|\d+[.)])\s+", "", line) for line in lines if re.match(r"^([-*+]|\d+[.)])\s+", line)]
+    return headings, items, [line for line in lines if line.startswith("|")]
 
 
 def main() -> None:

@@ -211,38 +211,10 @@ def main() -> None:
         questions = _pick(questions, 40)
     work = Path(tempfile.mkdtemp(prefix="kb-devset-"))
     try:
-        folder = work / "docs"
-        shutil.copytree(DEV / "docs", folder)
-        settings = Settings(docs=folder, data=work / "data", watch=False)
-        embedder = load_embedder(settings.model)
-        kb = KnowledgeBase.open(settings, embedder)
-        try:
-            report = sync(kb)
-            if report.failed:
-                sys.exit(f"documents rejected: {report.failed}")
-            paras = paragraphs(folder)
-            print(f"{len(questions)} questions; {report.chunks} kb chunks, {len(paras)} paragraphs "
-                  f"({embedder.model_id})", file=sys.stderr)  # fmt: skip
-            rankings: dict[str, Callable[[Question], Ranked]] = {
-                "dense-para": dense_baseline(embedder, paras),
-                "bm25-para": bm25_baseline(paras),
-            }
-            for mode in RetrievalMode:
-                rankings[f"kb-{mode.value}" + ("*" if mode is settings.retrieval else "")] = kb_ranking(kb, mode)
-            runs = {name: evaluate(questions, rank) for name, rank in rankings.items()}
-        finally:
-            kb.close()
+        runs = _runs(work, questions)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-    counts = defaultdict(int, {s: sum(q.slice == s for q in questions) for s in SLICES})
-    print(f"{'slice':<11} {'ranking':<13} {'R@1':>6} {'R@5':>6} {'MRR':>6} {'400w':>6} {'abstain':>8}")
-    for slice_ in ("all", *SLICES):
-        n = counts[slice_] if slice_ != "all" else sum(q.slice != "none" for q in questions)
-        for name, run in runs.items():
-            print(f"{slice_ + f' ({n})':<11} {name:<13} {run.by_slice[slice_].row()}")
-    print("ms/query: " + ", ".join(f"{name} {run.ms:.1f}" for name, run in runs.items()))
-    print("* the service's default ranking; abstain on 'none' is wanted, anywhere else a miss")
+    _print(runs, questions)
     if args.json:
         figures = {name: {s: vars(t) for s, t in run.by_slice.items()} for name, run in runs.items()}
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
@@ -251,6 +223,43 @@ def main() -> None:
         print(f"\nmisses in the top 5 of {default} ({len(runs[default].misses)}):")
         for miss in runs[default].misses:
             print(f"  {miss}")
+
+
+def _runs(work: Path, questions: list[Question]) -> dict[str, Run]:
+    """The development documents ingested by kb, then every question ranked by both baselines and each of kb's
+    retrieval modes."""
+    folder = work / "docs"
+    shutil.copytree(DEV / "docs", folder)
+    settings = Settings(docs=folder, data=work / "data", watch=False)
+    embedder = load_embedder(settings.model)
+    kb = KnowledgeBase.open(settings, embedder)
+    try:
+        report = sync(kb)
+        if report.failed:
+            sys.exit(f"documents rejected: {report.failed}")
+        paras = paragraphs(folder)
+        print(f"{len(questions)} questions; {report.chunks} kb chunks, {len(paras)} paragraphs "
+              f"({embedder.model_id})", file=sys.stderr)  # fmt: skip
+        rankings: dict[str, Callable[[Question], Ranked]] = {
+            "dense-para": dense_baseline(embedder, paras),
+            "bm25-para": bm25_baseline(paras),
+        }
+        for mode in RetrievalMode:
+            rankings[f"kb-{mode.value}" + ("*" if mode is settings.retrieval else "")] = kb_ranking(kb, mode)
+        return {name: evaluate(questions, rank) for name, rank in rankings.items()}
+    finally:
+        kb.close()
+
+
+def _print(runs: dict[str, Run], questions: list[Question]) -> None:
+    counts = defaultdict(int, {s: sum(q.slice == s for q in questions) for s in SLICES})
+    print(f"{'slice':<11} {'ranking':<13} {'R@1':>6} {'R@5':>6} {'MRR':>6} {'400w':>6} {'abstain':>8}")
+    for slice_ in ("all", *SLICES):
+        n = counts[slice_] if slice_ != "all" else sum(q.slice != "none" for q in questions)
+        for name, run in runs.items():
+            print(f"{slice_ + f' ({n})':<11} {name:<13} {run.by_slice[slice_].row()}")
+    print("ms/query: " + ", ".join(f"{name} {run.ms:.1f}" for name, run in runs.items()))
+    print("* the service's default ranking; abstain on 'none' is wanted, anywhere else a miss")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic import QUESTIONS  # noqa: E402
 from kb import onnx_export  # noqa: E402
-from kb.embedder import DEFAULT_MODEL, Embedder, OnnxEmbedder, load_embedder  # noqa: E402
+from kb.backends import DEFAULT_MODEL  # noqa: E402
+from kb.embedder import Embedder, OnnxEmbedder, load_embedder  # noqa: E402
 from kb.ingest.chunking import Chunker  # noqa: E402
 from kb.ingest.markdown import Section, parse_sections  # noqa: E402
 

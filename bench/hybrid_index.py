@@ -30,8 +30,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.corpus import write_corpus  # noqa: E402
+from bench.corpus import Question, write_corpus  # noqa: E402
 from kb.index import VectorIndex  # noqa: E402
+from kb.lexical import LexicalIndex  # noqa: E402
 
 DIM = 384
 
@@ -56,6 +57,31 @@ def _timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def _corpus(chunks: int) -> tuple[list[Question], dict[int, list[str]]]:
+    """The generated corpus's questions, and the section texts of its files as blocks up to ``chunks`` in all."""
+    work = Path(tempfile.mkdtemp(prefix="kb-hybrid-"))
+    folder = work / "policies"
+    questions = write_corpus(folder, chunks // 4)
+    blocks: dict[int, list[str]] = {}
+    for vid, path in enumerate(sorted(folder.rglob("*.md")), 1):
+        blocks[vid] = sections(path)
+        if sum(len(texts) for texts in blocks.values()) >= chunks:
+            break
+    shutil.rmtree(work, ignore_errors=True)
+    return questions, blocks
+
+
+def _print_memory(lexical_index: LexicalIndex, chunks: int) -> None:
+    counted = sum(c.terms.nbytes + c.counts.nbytes + c.indptr.nbytes + c.lengths.nbytes
+                  for c in lexical_index._blocks.values())  # fmt: skip
+    merged = lexical_index._merged.segment
+    postings = merged._rows.nbytes + merged._counts.nbytes + merged._indptr.nbytes + merged.lengths.nbytes
+    print(
+        f"memory: term counts per block {counted / 2**20:.0f} MiB, merged postings {postings / 2**20:.0f} MiB, "
+        f"vectors {chunks * DIM * 4 / 2**20:.0f} MiB"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=100_000)
@@ -63,15 +89,7 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=5)
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="kb-hybrid-"))
-    folder = work / "policies"
-    questions = write_corpus(folder, args.chunks // 4)
-    blocks: dict[int, list[str]] = {}
-    for vid, path in enumerate(sorted(folder.rglob("*.md")), 1):
-        blocks[vid] = sections(path)
-        if sum(len(texts) for texts in blocks.values()) >= args.chunks:
-            break
-    shutil.rmtree(work, ignore_errors=True)
+    questions, blocks = _corpus(args.chunks)
     rng = np.random.default_rng(7)
 
     def loader(version_ids: Collection[int]) -> dict[int, tuple[list[str], np.ndarray, list[str]]]:
@@ -98,14 +116,7 @@ def main() -> None:
     print(f"count terms, first merge              {_timed(lexical_index.merge) :6.2f} s, "
           f"{len(lexical_index.vocabulary):,} terms")  # fmt: skip
 
-    counted = sum(c.terms.nbytes + c.counts.nbytes + c.indptr.nbytes + c.lengths.nbytes
-                  for c in lexical_index._blocks.values())  # fmt: skip
-    merged = lexical_index._merged.segment
-    postings = merged._rows.nbytes + merged._counts.nbytes + merged._indptr.nbytes + merged.lengths.nbytes
-    print(
-        f"memory: term counts per block {counted / 2**20:.0f} MiB, merged postings {postings / 2**20:.0f} MiB, "
-        f"vectors {chunks * DIM * 4 / 2**20:.0f} MiB"
-    )
+    _print_memory(lexical_index, chunks)
     builds, lexical = [], []
     for _ in range(5):
         index._views.clear()

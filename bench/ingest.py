@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 from bench.corpus import write_corpus  # noqa: E402
 from bench.synthetic import met, write_figures  # noqa: E402
 from kb.errors import InvalidDocument  # noqa: E402
-from kb.ingest.pipeline import chunker_for, parse_file, scan  # noqa: E402
+from kb.ingest.kinds import scan  # noqa: E402
+from kb.ingest.pipeline import chunker_for, parse_file  # noqa: E402
 from kb.knowledge import KnowledgeBase  # noqa: E402
 from kb.settings import Settings  # noqa: E402
 

@@ -188,16 +188,19 @@ def _score(questions: Sequence[Labelled], rank: Callable[[Labelled], Ranked]) ->
         score.mrr10 += 1 / first if first else 0.0
         score.doc_recall5 += any(doc in {q.doc_id, *(d for d, _ in q.also)} for doc, _, _ in ranked[:5])
         if first is None or first > 5:
-            where = f"{q.region}" + (f", as of {q.as_of}" if q.as_of else "")
-            got = "; ".join(
-                f"{doc or '(not served)'} § {' > '.join(s) or '(intro)'} {v:.2f}" for doc, s, v in ranked[:3]
-            )
-            expected = f"{q.doc_id} § {q.section or '(intro)'} ({f'rank {first}' if first else 'not in top 10'})"
-            score.misses.append(f"{q.text!r} [{where}]\n      expected {expected}\n      got {got}")
+            score.misses.append(_miss(q, first, ranked))
     score.ms_per_query = (time.perf_counter() - started) * 1000 / max(1, len(questions))
     n = max(1, len(questions))
     score.recall5, score.mrr10, score.doc_recall5 = score.recall5 / n, score.mrr10 / n, score.doc_recall5 / n
     return score
+
+
+def _miss(q: Labelled, first: int | None, ranked: Ranked) -> str:
+    """A question whose passage is not in the top 5: what was expected, and the top 3 it got instead."""
+    where = f"{q.region}" + (f", as of {q.as_of}" if q.as_of else "")
+    got = "; ".join(f"{doc or '(not served)'} § {' > '.join(s) or '(intro)'} {v:.2f}" for doc, s, v in ranked[:3])
+    expected = f"{q.doc_id} § {q.section or '(intro)'} ({f'rank {first}' if first else 'not in top 10'})"
+    return f"{q.text!r} [{where}]\n      expected {expected}\n      got {got}"
 
 
 def evaluate(kb: KnowledgeBase, questions: Sequence[Labelled], mode: str) -> Score:
@@ -310,46 +313,63 @@ def main() -> None:
     documents = min(args.documents, 12) if args.smoke else args.documents
 
     work = Path(tempfile.mkdtemp(prefix="kb-quality-"))
-    corpora = [Corpus("policies", ROOT / "policies", load_questions(args.questions))]
+    try:
+        corpora = _corpora(work, args.questions, documents, args.seed, limit)
+        scores, failed = _measure(work, corpora, backends, modes)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _print(scores, [c.name for c in corpora], backends, modes, args.verbose)
+    if failed:
+        sys.exit(1)
+
+
+def _corpora(work: Path, questions: Path, documents: int, seed: int, limit: int | None) -> list[Corpus]:
+    """The sample folder with its labelled questions, and a generated corpus of ``documents`` when asked."""
+    corpora = [Corpus("policies", ROOT / "policies", load_questions(questions))]
     if documents:
         folder = work / "corpus"
-        generated = write_corpus(folder, documents, args.seed)
+        generated = write_corpus(folder, documents, seed)
         labelled = [Labelled(q.text, q.doc_id, q.section, q.region) for q in generated]
         corpora.append(Corpus(f"synthetic-{documents}", folder, labelled))
     if limit:
         corpora = [dataclasses.replace(c, questions=_pick(c.questions, limit)) for c in corpora]
+    return corpora
 
+
+def _measure(work: Path, corpora: list[Corpus], backends: list[str], modes: list[str]) -> tuple[dict[Key, Score], bool]:
+    """Every corpus ingested with every backend, scored in every mode and by the plain reference; and whether
+    something failed on the way."""
     scores: dict[Key, Score] = {}
     failed = False
-    try:
-        for backend in backends:
+    for backend in backends:
+        try:
+            embedder = _load(backend, Settings(watch=False).model)
+        except KBError as exc:
+            print(f"backend {backend}: cannot load the embedder: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        for corpus in corpora:
+            settings = Settings(docs=corpus.folder, data=work / f"data-{corpus.name}-{backend}", watch=False)
+            kb = KnowledgeBase.open(settings, embedder)
             try:
-                embedder = _load(backend, Settings(watch=False).model)
-            except KBError as exc:
-                print(f"backend {backend}: cannot load the embedder: {exc}", file=sys.stderr)
-                failed = True
-                continue
-            for corpus in corpora:
-                settings = Settings(docs=corpus.folder, data=work / f"data-{corpus.name}-{backend}", watch=False)
-                kb = KnowledgeBase.open(settings, embedder)
-                try:
-                    started = time.perf_counter()
-                    report = sync(kb)
-                    seconds = time.perf_counter() - started
-                    if report.failed:
-                        print(f"{corpus.name}: {len(report.failed)} files rejected: {report.failed}", file=sys.stderr)
-                        failed = True
-                    print(f"ingested {corpus.name} with {backend} ({getattr(embedder, 'backend', backend)}, "
-                          f"{embedder.model_id}): {report.chunks:,} chunks "
-                          f"({report.embedded:,} embedded) in {seconds:.1f} s", file=sys.stderr)  # fmt: skip
-                    for mode in modes:
-                        scores[(corpus.name, backend, mode)] = evaluate(kb, corpus.questions, mode)
-                    scores[(corpus.name, backend, "plain")] = plain_reference(kb, corpus.questions)
-                finally:
-                    kb.close()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+                started = time.perf_counter()
+                report = sync(kb)
+                seconds = time.perf_counter() - started
+                if report.failed:
+                    print(f"{corpus.name}: {len(report.failed)} files rejected: {report.failed}", file=sys.stderr)
+                    failed = True
+                print(f"ingested {corpus.name} with {backend} ({getattr(embedder, 'backend', backend)}, "
+                      f"{embedder.model_id}): {report.chunks:,} chunks "
+                      f"({report.embedded:,} embedded) in {seconds:.1f} s", file=sys.stderr)  # fmt: skip
+                for mode in modes:
+                    scores[(corpus.name, backend, mode)] = evaluate(kb, corpus.questions, mode)
+                scores[(corpus.name, backend, "plain")] = plain_reference(kb, corpus.questions)
+            finally:
+                kb.close()
+    return scores, failed
 
+
+def _print(scores: dict[Key, Score], names: list[str], backends: list[str], modes: list[str], verbose: bool) -> None:
     print(f"{'corpus':<15} {'backend':<7} {'mode':<7} {'questions':>9} {'recall@5':>9} {'MRR@10':>7} "
           f"{'doc recall@5':>13} {'ms/query':>9}")  # fmt: skip
     for (corpus, backend, mode), score in scores.items():
@@ -361,18 +381,19 @@ def main() -> None:
         if mode == "plain":
             print(_row(corpus, backend, mode, score))
     print("ratios:")
-    names = [c.name for c in corpora]
     _ratios("kb/plain", scores, [((c, b, m), (c, b, "plain")) for c in names for b in backends for m in modes])
     _ratios("hybrid/vector", scores, [((c, b, "hybrid"), (c, b, "vector")) for c in names for b in backends])
     _ratios("onnx/torch", scores, [((c, "onnx", m), (c, "torch", m)) for c in names for m in modes])
-    if args.verbose:
-        for (corpus, backend, mode), score in scores.items():
-            if score.misses and mode != "plain":
-                print(f"\nmisses in the top 5: {corpus} {backend} {mode} ({len(score.misses)})")
-                for miss in score.misses:
-                    print(f"  {miss}")
-    if failed:
-        sys.exit(1)
+    if verbose:
+        _print_misses(scores)
+
+
+def _print_misses(scores: dict[Key, Score]) -> None:
+    for (corpus, backend, mode), score in scores.items():
+        if score.misses and mode != "plain":
+            print(f"\nmisses in the top 5: {corpus} {backend} {mode} ({len(score.misses)})")
+            for miss in score.misses:
+                print(f"  {miss}")
 
 
 if __name__ == "__main__":

@@ -87,42 +87,19 @@ def fill(
     rng = np.random.default_rng(seed)
     (kb.settings.docs / "regions.yaml").write_text(regions_yaml())
     kb.reload_regions()
-    series = [(f"doc-{d:06d}", "global") for d in range(docs)]
-    per_region = int(docs * variant_share)
-    for region in REGIONS:
-        series += [(f"doc-{d:06d}", region) for d in rng.choice(docs, per_region, replace=False)]
-    series.sort()  # each document's variants right after it: any prefix has the same layout, smaller
+    series = _series(docs, variant_share, rng)
     known: set[str] = set()
     pending: list[Chunk] = []
     versions: list[tuple[Document, list[Chunk]]] = []
     stored = 0
     for n, (doc_id, region) in enumerate(series):
-        texts = [f"{doc_id} {region} section {c}: synthetic policy text {rng.integers(1e9)}" for c in range(chunks)]
-        for version in range(1, history + 2):
-            if version > 1:
-                texts[int(rng.integers(chunks))] += f" (revised in v{version})"  # one chunk changes per version
-            made = [
-                Chunk(hashlib.sha256(t.encode()).hexdigest()[:32], (f"Section {i}",), t, t) for i, t in enumerate(texts)
-            ]
+        for doc, made in _versions(doc_id, region, chunks, history, step, rng):
             fresh = [c for c in made if c.chunk_id not in known]
             known.update(c.chunk_id for c in fresh)
             pending += fresh
-            doc = Document(
-                doc_id=doc_id, region=region, title=f"Policy {doc_id}", doc_type=DocType.policy, products=(),
-                version=version, effective_from=START + step * version, effective_to=None,
-                review_by=None, review_every=None, owner="Bench", risk_tier=RiskTier.low,
-                source=f"{region}/{doc_id}-v{version}.md",
-                content_hash=hashlib.sha256(" ".join(texts).encode()).hexdigest(),
-            )  # fmt: skip
             versions.append((doc, made))
         if len(pending) >= BATCH or n == len(series) - 1:
-            # Store a batch, then let the versions follow it, as ingest does.
-            vectors = rng.standard_normal((len(pending), kb.embedder.dim)).astype(np.float32)
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            kb.store.add([c.chunk_id for c in pending], vectors, [c.embed_text for c in pending])
-            by_id = dict(zip((c.chunk_id for c in pending), vectors, strict=True))
-            for doc, made in versions:
-                kb.apply(doc, made, doc.content_hash, by_id)
+            _store_then_apply(kb, pending, versions, rng)
             stored += len(pending)
             pending, versions = [], []
             known.clear()  # chunk texts never repeat across series
@@ -131,6 +108,51 @@ def fill(
             if deadline is not None and time.monotonic() > deadline:
                 return n + 1
     return len(series)
+
+
+def _series(docs: int, variant_share: float, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """(doc_id, region) of every series: each document in global, a share of them in each other region."""
+    series = [(f"doc-{d:06d}", "global") for d in range(docs)]
+    per_region = int(docs * variant_share)
+    for region in REGIONS:
+        series += [(f"doc-{d:06d}", region) for d in rng.choice(docs, per_region, replace=False)]
+    series.sort()  # each document's variants right after it: any prefix has the same layout, smaller
+    return series
+
+
+def _versions(
+    doc_id: str, region: str, chunks: int, history: int, step: timedelta, rng: np.random.Generator
+) -> list[tuple[Document, list[Chunk]]]:
+    """Every version of one series, oldest first; each changes one chunk of the one before."""
+    out = []
+    texts = [f"{doc_id} {region} section {c}: synthetic policy text {rng.integers(1e9)}" for c in range(chunks)]
+    for version in range(1, history + 2):
+        if version > 1:
+            texts[int(rng.integers(chunks))] += f" (revised in v{version})"  # one chunk changes per version
+        made = [
+            Chunk(hashlib.sha256(t.encode()).hexdigest()[:32], (f"Section {i}",), t, t) for i, t in enumerate(texts)
+        ]
+        doc = Document(
+            doc_id=doc_id, region=region, title=f"Policy {doc_id}", doc_type=DocType.policy, products=(),
+            version=version, effective_from=START + step * version, effective_to=None,
+            review_by=None, review_every=None, owner="Bench", risk_tier=RiskTier.low,
+            source=f"{region}/{doc_id}-v{version}.md",
+            content_hash=hashlib.sha256(" ".join(texts).encode()).hexdigest(),
+        )  # fmt: skip
+        out.append((doc, made))
+    return out
+
+
+def _store_then_apply(
+    kb: KnowledgeBase, pending: list[Chunk], versions: list[tuple[Document, list[Chunk]]], rng: np.random.Generator
+) -> None:
+    """Store a batch of vectors, then let the versions follow it, as ingest does."""
+    vectors = rng.standard_normal((len(pending), kb.embedder.dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    kb.store.add([c.chunk_id for c in pending], vectors, [c.embed_text for c in pending])
+    by_id = dict(zip((c.chunk_id for c in pending), vectors, strict=True))
+    for doc, made in versions:
+        kb.apply(doc, made, doc.content_hash, by_id)
 
 
 def report_progress(started: float) -> Callable[[int, int, int], None]:

@@ -10,18 +10,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 from kb import pii
 from kb.documents import Chunk, Document
 from kb.errors import InvalidDocument, PersonalData
 from kb.ingest.chunking import Chunker
-from kb.ingest.convert import SUFFIXES, TEXT_FORMATS, format_of, page_at, to_markdown
+from kb.ingest.convert import TEXT_FORMATS, format_of, page_at, to_markdown
 from kb.ingest.files import OutsideFolder, read_inside
 from kb.ingest.frontmatter import decode, read_document, split_front_matter
+from kb.ingest.kinds import FileKind, classify, display_path, is_policy_file, scan, unnamable, unsupported_reason
 from kb.ingest.markdown import link_targets, parse_sections
-from kb.ingest.metadata import MetadataFile, combined_hash, described_file, is_defaults, is_sidecar, merged_keys
+from kb.ingest.metadata import MetadataFile, combined_hash, described_file, is_sidecar, merged_keys
 from kb.ingest.metadata import metadata_files as _metadata_files
 from kb.knowledge import Change, KnowledgeBase
 from kb.pii import PiiPolicy
@@ -35,54 +35,6 @@ log = logging.getLogger("kb.ingest")
 GROUP_FILES = 32
 """Files parsed and embedded together: large enough for batched embedding, small enough that a bulk drop
 becomes visible progressively."""
-
-
-class FileKind(StrEnum):
-    policy = "policy"
-    """Markdown, text, DOCX, PDF or HTML: becomes versions."""
-    metadata = "metadata"
-    """A sidecar or a ``_defaults.yaml``: stands for the files it gives keys to."""
-    regions = "regions"
-    """``regions.yaml``, the region tree."""
-    unsupported = "unsupported"
-    """Any other file: listed once in the report as ``unsupported_file``."""
-    ignored = "ignored"
-    """Hidden files and folders, editors' temporary files."""
-
-
-_TEMPORARY = (".swp", ".swx", ".tmp", ".temp", ".part", ".crdownload", ".bak", ".lock")
-"""Editors', downloads' and office suites' working files: never a policy, never worth a report row."""
-_SYSTEM_FILES = ("thumbs.db", "desktop.ini")
-
-
-def classify(rel_path: str) -> FileKind:
-    parts = Path(rel_path).parts
-    name = parts[-1] if parts else ""
-    lower = name.lower()
-    if (
-        not name
-        or any(part.startswith(".") for part in parts)
-        or name.startswith(("~", "#"))
-        or name.endswith("~")
-        or lower.endswith(_TEMPORARY)
-        or lower in _SYSTEM_FILES
-    ):
-        return FileKind.ignored
-    if rel_path == REGIONS_FILE:
-        return FileKind.regions
-    if is_sidecar(rel_path) or is_defaults(rel_path):
-        return FileKind.metadata
-    return FileKind.policy if format_of(rel_path) is not None else FileKind.unsupported
-
-
-def is_policy_file(rel_path: str) -> bool:
-    """Files kb reads into versions, leaving out hidden folders and editors' temporary files."""
-    return classify(rel_path) is FileKind.policy
-
-
-def _unsupported_reason(path: str) -> str:
-    suffix = Path(path).suffix or "(no extension)"
-    return f"kb cannot read {suffix} files, so nothing from it is served; use one of {', '.join(SUFFIXES)}"
 
 
 @dataclass(frozen=True)
@@ -198,20 +150,6 @@ class _OnDisk:
     hash: str
 
 
-def display_path(path: str) -> str:
-    """A path as it can be stored and shown: bytes that are not UTF-8 written as ``\\xff``."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _unnamable(path: str) -> bool:
-    """A name with bytes that are not UTF-8 (Python keeps them as lone surrogates) cannot be stored or cited."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def _write_group(
     kb: KnowledgeBase,
     chunker: Chunker,
@@ -310,12 +248,12 @@ def _look(
     present: dict[str, _OnDisk] = {}
     vanished: list[str] = []
     # The readable form of a bad name stands for that name: it is never "vanished" while the file exists.
-    stands_for_bad_name = {display_path(p) for p in wanted if _unnamable(p)}
+    stands_for_bad_name = {display_path(p) for p in wanted if unnamable(p)}
     for path in sorted(wanted - stands_for_bad_name):
         kind = classify(path)
         if kind not in (FileKind.policy, FileKind.unsupported):
             continue
-        if _unnamable(path):
+        if unnamable(path):
             _reject_name(kb, root, path, known, report, vanished)
         elif not (root / path).is_file():
             if path in known:
@@ -327,9 +265,9 @@ def _look(
             if not rechunk and path in known and known[path].content_hash == disk.hash:
                 report.unchanged += 1
             elif kind is FileKind.unsupported:
-                kb.record_error(path, disk.hash, _unsupported_reason(path), "unsupported_file")
+                kb.record_error(path, disk.hash, unsupported_reason(path), "unsupported_file")
                 report.unsupported.append(path)
-                log.warning("%s ignored: %s", path, _unsupported_reason(path))
+                log.warning("%s ignored: %s", path, unsupported_reason(path))
             else:
                 present[path] = disk
     return present, vanished
@@ -440,12 +378,6 @@ def embed_ahead(kb: KnowledgeBase, path: str, between: Callable[[], None]) -> No
     for start in range(0, len(parsed.chunks), EMBED_AHEAD_SLICE):
         kb.ensure_embedded(parsed.chunks[start : start + EMBED_AHEAD_SLICE])
         between()
-
-
-def scan(root: Path) -> list[str]:
-    """Policy files and files of unsupported types below ``root``, as paths relative to it."""
-    relative = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    return sorted(rel for rel in relative if classify(rel) in (FileKind.policy, FileKind.unsupported))
 
 
 def sync(kb: KnowledgeBase, report: IngestReport | None = None) -> IngestReport:

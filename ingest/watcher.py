@@ -21,7 +21,8 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from kb.ingest.health import IngestHealth
-from kb.ingest.pipeline import FileKind, classify, embed_ahead, ingest_paths, scan
+from kb.ingest.kinds import FileKind, classify, scan
+from kb.ingest.pipeline import embed_ahead, ingest_paths
 from kb.knowledge import KnowledgeBase
 
 log = logging.getLogger("kb.watcher")

@@ -18,35 +18,23 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kb import onnx_export
+from kb.backends import DEFAULT_MODEL, EmbedderBackend
 from kb.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
 SAME_VECTORS = 0.999
 """An ONNX export whose smallest cosine to torch reaches this keeps the model's id: its vectors and torch's may
 share an index (float32: 0.99999, measured). Below it (int8: 0.994) the id gets a suffix, ``+onnx-int8``, so
 that switching backends re-embeds everything instead of mixing two kinds of vectors in one index."""
 
 _OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
-
-
-class EmbedderBackend(StrEnum):
-    """What computes the embeddings."""
-
-    auto = "auto"
-    """ONNX Runtime when the exported model passes verification against torch, else torch (with a warning)."""
-    onnx = "onnx"
-    """ONNX Runtime or nothing: start-up fails with the reason when the model cannot be exported or verified."""
-    torch = "torch"
-    """sentence-transformers on torch: the reference."""
 
 
 class Embedder(ABC):

@@ -187,6 +187,16 @@ class VectorIndex:
                 self._lexical.count_later()
 
     def _view(self, version_ids: frozenset[int], lexical: bool = False) -> _View:
+        view = self._resident_view(version_ids, lexical)
+        while view is None:
+            # History is read from SQLite and Chroma outside the lock, so that other searches need not wait for
+            # it; a version a write dropped meanwhile is simply read again.
+            self.load(version_ids)
+            view = self._resident_view(version_ids, lexical)
+        return view
+
+    def _resident_view(self, version_ids: frozenset[int], lexical: bool) -> _View | None:
+        """The view of these versions, kept or made now; None when one of them is not resident."""
         with self._lock:
             view = self._views.get(version_ids)
             if view is not None:
@@ -194,7 +204,8 @@ class VectorIndex:
                 if lexical and view.lexical is None:
                     view.lexical = self._lexical.view(sorted(version_ids))
                 return view
-            self.load(version_ids)
+            if not all(vid in self._blocks for vid in version_ids):
+                return None
             blocks = [(vid, self._blocks[vid]) for vid in sorted(version_ids)]
             sizes = np.array([len(block.chunk_ids) for _, block in blocks], dtype=np.int64)
             starts = np.array([block.start for _, block in blocks], dtype=np.int64)

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from kb.backends import DEFAULT_MODEL, EmbedderBackend
 from kb.durations import parse_duration
-from kb.embedder import DEFAULT_MODEL, EmbedderBackend
 from kb.pii import PiiPolicy
 from kb.retrieval import RetrievalMode
 

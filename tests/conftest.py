@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 import threading
@@ -80,6 +81,16 @@ def docs(tmp_path: Path) -> Path:
 def settings(docs: Path, tmp_path: Path) -> Settings:
     """No watcher: these tests sync explicitly, so what happens when is theirs to decide."""
     return Settings(docs=docs, data=tmp_path / "data", watch=False)
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "policies"
+
+
+def copy_samples(target: Path) -> Path:
+    """A copy of the sample folder: a test reads that, so that trying things out in ``policies/`` changes no test
+    (and no test writes into it)."""
+    shutil.copytree(SAMPLES, target, dirs_exist_ok=True)
+    return target
 
 
 def write_doc(docs: Path, path: str, body: str, **front: Any) -> Path:

@@ -1,4 +1,4 @@
-"""Answer audit (issue 12): a draft checked against what is in force, history, other regions and the future."""
+"""Answer audit: a draft checked against what is in force, history, other regions and the future."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The change feed (issue 11): GET /v1/changes, date-driven events with no scheduler, stable cursors."""
+"""The change feed: GET /v1/changes, date-driven events with no scheduler, stable cursors."""
 
 from __future__ import annotations
 

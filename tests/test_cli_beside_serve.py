@@ -1,5 +1,5 @@
 """`kb docs`, `kb query`, `kb report` and `kb audit` while `kb serve` holds the data folder: through the running
-service, with the output they give on their own (issue 13)."""
+service, with the output they give on their own."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -301,8 +302,13 @@ def test_review_and_acknowledge_in_a_real_browser(docs: Path, tmp_path: Path, em
         page.click("nav >> text=Needs attention")
 
         # The saved loyalty text became version 2: its page shows the change side by side, the changed word marked.
-        page.goto(f"{url}/report/documents/loyalty")
+        # The watcher ingests the save on its own time: on a loaded machine, after the clicks above.
         changed = page.locator("table.diff tr.changed")
+        deadline = time.monotonic() + 15
+        page.goto(f"{url}/report/documents/loyalty")
+        while changed.count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            page.reload()
         assert changed.locator("del").all_inner_texts() == ["One point"]
         assert "Two points" in changed.locator("td").nth(1).inner_text()
         page.screenshot(path=str(shots / "report-diff.png"), full_page=True)

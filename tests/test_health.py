@@ -1,4 +1,4 @@
-"""Health that tells the truth, with `kb serve` in its own process (issue 10)."""
+"""Health that tells the truth, with `kb serve` in its own process."""
 
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ def metric(text: str, name: str) -> float:
 
 
 def test_metrics_people_expect(settings: Settings, embedder: Embedder, clock: Clock, docs: Path) -> None:
-    """A query latency histogram, ingest counters, the watcher's queue and store errors (issue 10, item 9)."""
+    """A query latency histogram, ingest counters, the watcher's queue and store errors."""
     write_doc(docs, "returns.md", "# Returns\n\nItems may be returned within 30 days.\n")
     (docs / "broken.md").write_text("---\nversion: two\n---\n# Broken\n")
     live = settings.model_copy(update={"watch": True, "debounce_ms": 20})

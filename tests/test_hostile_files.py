@@ -1,4 +1,4 @@
-"""Hostile or unlucky files in the folder: each is one clear row of the report, never more (issue 10)."""
+"""Hostile or unlucky files in the folder: each is one clear row of the report, never more."""
 
 from __future__ import annotations
 

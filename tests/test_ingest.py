@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Clock, write_doc
+from conftest import Clock, copy_samples, write_doc
 
 from kb.embedder import Embedder
 from kb.errors import DataDirLocked
@@ -18,8 +18,6 @@ from kb.retrieval import QueryRequest, RetrievalMode
 from kb.settings import Settings
 from kb.store import ChunkStore
 from kb.timeline import Timeline
-
-REPO_POLICIES = Path(__file__).resolve().parent.parent / "policies"
 
 
 @pytest.fixture
@@ -53,9 +51,11 @@ def test_ingest_is_idempotent_and_only_changed_chunks_are_embedded(kb: Knowledge
     assert edit.changes == ["store v1 corrected: 6 chunks, 1 embedded, effective 2026-11-24"]
 
 
-def test_sample_corpus_ingests_cleanly_with_every_case_the_demo_needs(settings: Settings, embedder: Embedder) -> None:
+def test_sample_corpus_ingests_cleanly_with_every_case_the_demo_needs(
+    settings: Settings, embedder: Embedder, docs: Path
+) -> None:
     clock = Clock(dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC))
-    base = KnowledgeBase.open(settings.model_copy(update={"docs": REPO_POLICIES}), embedder, clock)
+    base = KnowledgeBase.open(settings.model_copy(update={"docs": copy_samples(docs)}), embedder, clock)
     try:
         report = sync(base)
         assert report.failed == {}

@@ -1,4 +1,4 @@
-"""The LlamaIndex retriever (issue 11) against a kb served by uvicorn on 127.0.0.1."""
+"""The LlamaIndex retriever against a kb served by uvicorn on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import asyncio
 import contextlib
 import io
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import Clock, live_server, write_doc
+from conftest import Clock, copy_samples, live_server, write_doc
 from llama_index.core.schema import NodeWithScore
 
 from kb.embedder import Embedder
@@ -64,8 +63,7 @@ def test_readme_retriever_example_runs_as_written(tmp_path: Path, embedder: Embe
     section = readme[readme.index("### LlamaIndex") :]
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code is not None
-    docs = tmp_path / "policies"
-    shutil.copytree(ROOT / "policies", docs)
+    docs = copy_samples(tmp_path / "policies")
     settings = Settings(docs=docs, data=tmp_path / "data", watch=False)
     with live_server(create_app(settings, embedder=embedder)) as url:
         out = io.StringIO()

@@ -1,4 +1,4 @@
-"""MCP (issue 11): the SDK's own client over stdio (a `kb mcp` subprocess) and streamable HTTP (uvicorn)."""
+"""MCP: the SDK's own client over stdio (a `kb mcp` subprocess) and streamable HTTP (uvicorn)."""
 
 from __future__ import annotations
 

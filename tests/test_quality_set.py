@@ -12,13 +12,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import copy_samples
 
 from kb.documents import Document, start_of
 from kb.ingest.convert import TEXT_FORMATS, format_of, to_markdown
 from kb.ingest.frontmatter import read_document, split_front_matter
+from kb.ingest.kinds import scan
 from kb.ingest.markdown import parse_sections
 from kb.ingest.metadata import merged_keys, metadata_files
-from kb.ingest.pipeline import scan
 from kb.regions import REGIONS_FILE, RegionTree
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,6 @@ sys.path.insert(0, str(ROOT))
 from bench.corpus import Question, write_corpus  # noqa: E402
 from bench.quality import Labelled, load_questions  # noqa: E402
 
-POLICIES = ROOT / "policies"
 UTC_ZONE = ZoneInfo("UTC")
 CORPUS_DAY = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -74,8 +74,8 @@ class Folder:
 
 
 @pytest.fixture(scope="module")
-def policies() -> Folder:
-    return Folder(POLICIES)
+def policies(tmp_path_factory: pytest.TempPathFactory) -> Folder:
+    return Folder(copy_samples(tmp_path_factory.mktemp("policies")))
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,15 @@ nothing in force answers well gets a warning instead of weak matches."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from conftest import Service, write_doc
+from conftest import Service, copy_samples, write_doc
 from fastapi.testclient import TestClient
 
 from kb.embedder import Embedder
 from kb.server.app import create_app
 from kb.settings import Settings
 
-SAMPLES = Path(__file__).resolve().parent.parent / "policies"
 WITHDRAWAL = """# Returns Policy (European Union)
 
 This policy applies to customers who buy online in a member state of the European Union.
@@ -140,7 +138,7 @@ def test_the_readme_example_answers_with_the_statutory_withdrawal_passage_first(
 ) -> None:
     """The README's own example, on a copy of the sample folder it documents (regenerate the README's answer
     when the sample returns policies change). Reciprocal rank fusion put this passage 9th of 10."""
-    shutil.copytree(SAMPLES, docs, dirs_exist_ok=True)
+    copy_samples(docs)
     with TestClient(create_app(settings, embedder=embedder)) as client:
         service = Service(client)
         assert service.sync().failed == {}

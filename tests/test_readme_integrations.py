@@ -1,4 +1,4 @@
-"""The README's integration examples (issue 11) run as written: the webhook receiver and the MCP client config."""
+"""The README's integration examples run as written: the webhook receiver and the MCP client config."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The API against its own OpenAPI schema: schemathesis generates requests from /openapi.json and sends them
-over real HTTP to uvicorn; no 5xx and no response outside the schema (issue 10).
+over real HTTP to uvicorn; no 5xx and no response outside the schema.
 
 The number of examples per operation is bounded (SCHEMATHESIS_EXAMPLES in the environment, 50 by default: about 15 s)
 so the whole run stays well under a minute; a deeper run is the same test with a larger number.

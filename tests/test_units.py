@@ -3,13 +3,15 @@ no model, no Chroma and no server. Each runs in milliseconds."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Collection
 from datetime import UTC, datetime
 from itertools import count
 
 import numpy as np
 import pytest
 
-from kb import pii
+from kb import feed, pii
 from kb.documents import DocType, Document, RiskTier
 from kb.errors import ConfigError
 from kb.index import VectorIndex
@@ -103,6 +105,30 @@ def test_hybrid_scores_combine_cosine_and_normalised_bm25_and_come_best_first() 
     assert [h.score for h in vector] == [h.cosine for h in vector]
 
 
+def test_a_search_does_not_wait_while_another_reads_history_back() -> None:
+    """An ``as_of`` query reads old versions from the ledger and the store; a query over what is resident goes on
+    meanwhile."""
+    reading, release = threading.Event(), threading.Event()
+
+    def slow_history(ids: Collection[int]) -> dict[int, tuple[list[str], np.ndarray, list[str]]]:
+        reading.set()
+        assert release.wait(5)
+        return {vid: ([f"{vid}-0"], np.array([[0.0, 1.0]], np.float32), ["old text"]) for vid in ids}
+
+    index = VectorIndex(2, slow_history)
+    index.put(1, ["1-0"], np.array([[1.0, 0.0]], np.float32), ["current text"])
+    query = np.array([1.0, 0.0], np.float32)
+    old = threading.Thread(target=index.search, args=(query, frozenset({2}), 1))
+    old.start()
+    assert reading.wait(5)
+    try:
+        assert [h.chunk_id for h in index.search(query, frozenset({1}), 1)] == ["1-0"]
+    finally:
+        release.set()
+        old.join(5)
+    assert [h.chunk_id for h in index.search(query, frozenset({2}), 1)] == ["2-0"]
+
+
 def test_a_search_sees_only_the_versions_it_is_given() -> None:
     vectors = {1: np.array([[1.0, 0.0]], np.float32), 2: np.array([[0.9, 0.1]], np.float32)}
     index = _index({1: ["the old rule"], 2: ["the new rule"]}, vectors)
@@ -148,3 +174,19 @@ def test_rule3_the_write_plan_corrects_a_kept_version_and_numbers_a_new_one() ->
     gone = record(3, "2026-01-01", retired_at=day("2026-03-01"))
     back = plan_write(document(3), [gone], gone.id, "f", ["c"], {gone.id: ["c"]}.__getitem__)
     assert (back.write, back.number) == (Write.restore, 3)
+
+
+def test_the_feed_dates_each_start_and_end_once_and_says_why_a_version_ended() -> None:
+    v1, v2 = record(1, "2026-01-01"), record(2, "2026-06-01", "2026-09-01")
+    gone = record(1, "2026-01-01", doc_id="gone", retired_at=day("2026-03-01"))
+    never = record(1, "2026-04-01", doc_id="never", retracted_at=day("2026-02-01"))
+    series = [series_validity([v1, v2]), series_validity([gone]), series_validity([never])]
+    events = feed.date_events(series, day("2026-01-01"), day("2026-12-31"))
+    assert [(e.kind, e.doc_id, e.version, e.at) for e in events] == [
+        ("ended", "returns", 1, day("2026-06-01")),
+        ("took_effect", "returns", 2, day("2026-06-01")),
+        ("ended", "returns", 2, day("2026-09-01")),
+    ], "a start at the mark was the news of its write; a retirement is the event of its deletion; retracted: nothing"
+    assert [e.summary.split(": ")[-1] for e in events if e.kind == "ended"] == ["superseded by v2", "expired"]
+    assert "replaces v1" in events[1].summary
+    assert feed.date_events(series, day("2026-06-01"), day("2026-08-31")) == []

@@ -1,4 +1,4 @@
-"""Webhooks (issue 11): signed POSTs to a real receiver on 127.0.0.1, in order, at least once, through restarts."""
+"""Webhooks: signed POSTs to a real receiver on 127.0.0.1, in order, at least once, through restarts."""
 
 from __future__ import annotations
 
