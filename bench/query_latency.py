@@ -75,7 +75,7 @@ def measure(args: argparse.Namespace, docs: int, data: Path, work: Path) -> dict
         http = server.http
         warm(http, regions)
         samples = http_latency(http, regions, args.queries, args.k)
-        qps = http_throughput(str(http.base_url), regions, args.clients, args.queries, args.k)
+        qps = http_throughput([str(http.base_url)], regions, args.clients, args.queries, args.k)
 
     p50, p99 = percentiles(samples)
     r50, r99 = percentiles(reference)

@@ -40,11 +40,9 @@ import httpx  # noqa: E402
 
 from bench.engines import chroma, free_port, new_database, postgres  # noqa: E402
 from bench.synthetic import (  # noqa: E402
-    EVERY,
-    QUESTIONS,
     REGIONS,
-    _concurrently,
     fill,
+    http_throughput,
     warm,
     write_figures,
 )
@@ -111,24 +109,6 @@ def processes() -> Iterator[list[Process]]:
             process.stop()
 
 
-def throughput(urls: list[str], clients: int, queries: int, k: int) -> float:
-    """Queries per second of ``clients`` HTTP clients, client ``c`` sending to ``urls[c % len(urls)]``."""
-    regions = ["global", *REGIONS]
-    sessions = [httpx.Client(base_url=urls[c % len(urls)], timeout=120) for c in range(clients)]
-    try:
-        for session in sessions:
-            session.get("/healthz").raise_for_status()
-
-        def one(client: int, i: int) -> None:
-            body = {"query": QUESTIONS[i % len(QUESTIONS)], "region": regions[i % len(regions)], "k": k, **EVERY}
-            sessions[client].post("/v1/query", json=body).raise_for_status()
-
-        return _concurrently(clients, queries, one)
-    finally:
-        for session in sessions:
-            session.close()
-
-
 def measure_throughput(args: argparse.Namespace, server: str, work: Path) -> dict[str, Any]:
     ledger = new_database(server, "throughput")
     with ExitStack() as stack:
@@ -153,8 +133,8 @@ def measure_throughput(args: argparse.Namespace, server: str, work: Path) -> dic
         for replica in replicas:
             with httpx.Client(base_url=replica.url, timeout=120) as http:
                 warm(http, regions)
-        one = throughput([replicas[0].url], args.clients, args.queries, args.k)
-        two = throughput([r.url for r in replicas], args.clients, args.queries, args.k)
+        one = http_throughput([replicas[0].url], regions, args.clients, args.queries, args.k)
+        two = http_throughput([r.url for r in replicas], regions, args.clients, args.queries, args.k)
     print(f"throughput, {args.clients} clients: 1 replica {one:.1f} queries/s, 2 replicas (round robin) "
           f"{two:.1f} queries/s: {two / one:.2f}x on {os.cpu_count()} cores")  # fmt: skip
     return {"chunks_in_force": stats["chunks_resident"], "one_replica_qps": round(one, 2),

@@ -299,9 +299,10 @@ def http_latency(http: httpx.Client, regions: list[str], queries: int, k: int) -
     return samples
 
 
-def http_throughput(base_url: str, regions: list[str], clients: int, queries: int, k: int) -> float:
-    """Queries per second of ``clients`` concurrent HTTP clients, each with its own connection."""
-    sessions = [httpx.Client(base_url=base_url, timeout=120) for _ in range(clients)]
+def http_throughput(urls: list[str], regions: list[str], clients: int, queries: int, k: int) -> float:
+    """Queries per second of ``clients`` concurrent HTTP clients, each with its own connection; client ``c`` sends
+    to ``urls[c % len(urls)]`` (several API replicas, spread round robin)."""
+    sessions = [httpx.Client(base_url=urls[c % len(urls)], timeout=120) for c in range(clients)]
     try:
         for session in sessions:
             session.get("/healthz").raise_for_status()  # open every connection before the clock starts

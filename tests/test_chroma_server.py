@@ -4,12 +4,6 @@ and a restart re-uses the server's vectors instead of embedding again."""
 from __future__ import annotations
 
 import logging
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +12,7 @@ import pytest
 from conftest import Clock, write_doc
 from fastapi.testclient import TestClient
 
+from bench.engines import chroma
 from kb.embedder import Embedder
 from kb.ingest.pipeline import sync
 from kb.knowledge import KnowledgeBase
@@ -27,39 +22,10 @@ from kb.settings import Settings
 QUESTIONS = ["how long do I have to return a blender", "is there a restocking fee", "QX-7731 spare blade"]
 
 
-def _chroma() -> str:
-    """The ``chroma`` CLI installed beside this interpreter (the chromadb package ships it)."""
-    found = Path(sys.executable).parent / "chroma"
-    return str(found) if found.exists() else shutil.which("chroma") or "chroma"
-
-
 @pytest.fixture
 def chroma_server(tmp_path: Path) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    log = (tmp_path / "chroma.log").open("wb")
-    server = subprocess.Popen(
-        [_chroma(), "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, (tmp_path / "chroma.log").read_text(errors="replace")
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "chroma run did not start"
-                time.sleep(0.1)
+    with chroma(tmp_path / "chroma-server") as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 def _corpus(docs: Path) -> None:
