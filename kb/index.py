@@ -5,10 +5,15 @@ query ranks one *view*: the blocks of the versions the timeline resolved for its
 A view holds row numbers into the pool, not a copy of the vectors: region chains share most of their
 blocks (every chain ends in ``global``), and a matrix per chain made memory grow with the number of chains
 queried (2.1 GB for 10 chains at 100k in force). A query scores the few ranges of pool rows that cover its
-view (one matrix-vector product each, reading through short gaps) and gathers its rows' scores; start-up
-lays the pool out region by region, so a chain's rows form a few long ranges. A view is cached until the set
-of versions changes (an ingest, or the next validity boundary). Ranking is a brute-force dot product
-on normalised vectors: recall is 1.0 by construction, which no filtered ANN query can promise.
+view (one scan each, reading through short gaps) and gathers its rows' scores; start-up lays the pool out
+region by region, so a chain's rows form a few long ranges. A view is cached until the set of versions
+changes (an ingest, or the next validity boundary).
+
+The pool holds the rows as int8 with a bound on each row's error (kb/quantized.py): the scan estimates every
+cosine within a known interval, and the few rows that may still be among the k best are scored again with
+their float32 vectors, read back from the store. Ranking is therefore the brute-force dot product on
+normalised vectors: recall is 1.0 by construction, which no filtered ANN query can promise; the scan reads a
+quarter of the bytes of a float32 one, and the pool takes a quarter of the memory.
 
 Hybrid search (``text`` given) scores every row of the view by a convex combination of its cosine and its
 BM25 over the same rows (kb/lexical.py, statistics of the view's chunks only), the BM25 divided by the most the
@@ -22,16 +27,20 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from kb.lexical import Lexical, LexicalIndex
+from kb.quantized import Probe, Rows, candidates
 
 Loader = Callable[[Collection[int]], dict[int, tuple[list[str], np.ndarray, list[str]]]]
 """Version ids -> (chunk ids, their vectors, their texts for BM25) of each version, in chunk order."""
+
+Exact = Callable[[Sequence[str]], np.ndarray]
+"""Chunk ids -> their float32 vectors, in order (the store's): what the few candidates of a scan are scored with."""
 
 _BLAS = ThreadpoolController()
 """Found once: building a limiter scans the process's loaded libraries (~10 ms, measured), per search it cost
@@ -40,8 +49,12 @@ more than the search."""
 _BULK = 64
 """A load of this many versions or more (start-up) counts their BM25 terms in the background at once."""
 
+_LOAD_BATCH = 4096
+"""Versions read back at once: start-up's float32 vectors are then held a batch at a time, not all at once
+beside their int8 rows (1.46 GB at 1M chunks)."""
+
 _GAP = 1024
-"""Rows of other chains (1.5 MB at 384 dimensions) read through rather than starting another product."""
+"""Rows of other chains (384 KB of int8 at 384 dimensions) read through rather than starting another scan."""
 
 LEXICAL_WEIGHT = 0.4
 """The share of BM25 in a hybrid score, chosen on the development set (docs/benchmarks.md)."""
@@ -64,53 +77,52 @@ class _Block:
 
 
 class _Pool:
-    """The vectors of every resident block, one range of rows each, in one matrix shared by all views.
+    """The rows of every resident block, one range each, quantised (kb/quantized.py) in one set shared by all
+    views.
 
     Rows are only appended: a dropped block leaves dead rows until a compaction copies the live ones into a
-    new matrix (when they outnumber the live ones). Growing or compacting replaces the matrix, so a view
-    keeps the matrix it was built on and stays correct while another thread writes.
+    new set (when they outnumber the live ones). Growing or compacting replaces the set, so a view keeps the
+    rows it was built on and stays correct while another thread writes.
     """
 
     def __init__(self, dim: int) -> None:
-        self.matrix = np.zeros((0, dim), dtype=np.float32)
+        self.rows = Rows.empty(0, dim)
         self.used = 0
         self.live = 0
 
     def add(self, vectors: list[np.ndarray]) -> list[int]:
         """Append these blocks' rows; their first rows."""
         total = sum(len(v) for v in vectors)
-        if self.used + total > len(self.matrix):
-            grown = np.empty((max(self.used + total, len(self.matrix) * 5 // 4), self.matrix.shape[1]), np.float32)
-            grown[: self.used] = self.matrix[: self.used]
-            self.matrix = grown
+        if self.used + total > len(self.rows):
+            self.rows = self.rows.resized(max(self.used + total, len(self.rows) * 5 // 4), self.used)
         starts = []
         for block in vectors:
             starts.append(self.used)
-            self.matrix[self.used : self.used + len(block)] = block
+            self.rows.write(self.used, Rows.of(block))
             self.used += len(block)
         self.live += total
         return starts
 
     def compact(self, blocks: dict[int, _Block]) -> bool:
-        """Copy the live rows into a new matrix when dead rows outnumber them; True when it did."""
+        """Copy the live rows into a new set when dead rows outnumber them; True when it did."""
         if self.used - self.live <= max(self.live, 4096):
             return False
-        matrix = np.empty((self.live, self.matrix.shape[1]), np.float32)
+        rows = Rows.empty(self.live, self.rows.codes.shape[1])
         at = 0
         for block in sorted(blocks.values(), key=lambda b: b.start):
             n = len(block.chunk_ids)
-            matrix[at : at + n] = self.matrix[block.start : block.start + n]
+            rows.write(at, self.rows.take(block.start, block.start + n))
             block.start, at = at, at + n
-        self.matrix, self.used = matrix, at
+        self.rows, self.used = rows, at
         return True
 
 
 @dataclass
 class _View:
-    matrix: np.ndarray
-    """The pool's matrix when the view was built."""
+    rows: Rows
+    """The pool's rows when the view was built."""
     spans: list[tuple[int, int]]
-    """Ranges of its rows that cover the view's, scored one matrix-vector product each, in order."""
+    """Ranges of its rows that cover the view's, scanned one at a time, in order."""
     local: np.ndarray
     """Each view row's place in the spans' scores laid end to end."""
     row_version: np.ndarray
@@ -120,9 +132,10 @@ class _View:
 
 
 class VectorIndex:
-    def __init__(self, dim: int, loader: Loader, max_views: int = 32) -> None:
+    def __init__(self, dim: int, loader: Loader, exact: Exact, max_views: int = 32) -> None:
         self.dim = dim
         self._loader = loader
+        self._exact = exact
         self._blocks: dict[int, _Block] = {}
         self._pool = _Pool(dim)
         self._views: OrderedDict[frozenset[int], _View] = OrderedDict()
@@ -170,21 +183,20 @@ class VectorIndex:
         return True
 
     def vectors(self, version_id: int) -> dict[str, np.ndarray]:
-        """The vectors of a resident version by chunk id (empty when it is not resident)."""
+        """The float32 vectors of a resident version by chunk id (empty when it is not resident)."""
         with self._lock:
             block = self._blocks.get(version_id)
-            if block is None:
-                return {}
-            rows = self._pool.matrix[block.start : block.start + len(block.chunk_ids)].copy()
-        return dict(zip(block.chunk_ids, rows, strict=True))
+        if block is None or not block.chunk_ids:
+            return {}
+        return dict(zip(block.chunk_ids, self._exact(block.chunk_ids), strict=True))
 
     def load(self, version_ids: Collection[int]) -> None:
         """Make these versions resident (e.g. history asked for by ``as_of``)."""
         absent = [vid for vid in version_ids if vid not in self._blocks]
-        if absent:
-            self._put(self._loader(absent))
-            if len(absent) >= _BULK:
-                self._lexical.count_later()
+        for start in range(0, len(absent), _LOAD_BATCH):
+            self._put(self._loader(absent[start : start + _LOAD_BATCH]))
+        if len(absent) >= _BULK:
+            self._lexical.count_later()
 
     def _view(self, version_ids: frozenset[int], lexical: bool = False) -> _View:
         view = self._resident_view(version_ids, lexical)
@@ -212,7 +224,7 @@ class VectorIndex:
             rows = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes) + np.arange(int(sizes.sum()))
             spans, local = _spans(rows)
             view = _View(
-                matrix=self._pool.matrix,
+                rows=self._pool.rows,
                 spans=spans,
                 local=local,
                 row_version=np.repeat(np.array([vid for vid, _ in blocks], dtype=np.int64), sizes),
@@ -236,24 +248,30 @@ class VectorIndex:
         """The k best chunks of ``version_ids`` (restricted to ``only`` when given), best first: by the
         query vector alone, or by its hybrid score with BM25 of ``text`` over the same chunks when given."""
         view = self._view(version_ids, lexical=text is not None)
-        if not len(view.chunk_ids):
+        if not len(view.chunk_ids) or k <= 0:
             return []
-        # One BLAS thread: a matrix-vector product is memory-bound anyway, and BLAS threads left spinning
-        # after it steal the cores the encoder needs next (p99 x4 measured with the default two).
-        with _BLAS.limit(limits=1, user_api="blas"):
-            vector = query.astype(np.float32, copy=False)
-            parts = [view.matrix[low:high] @ vector for low, high in view.spans]
-            cosines = (parts[0] if len(parts) == 1 else np.concatenate(parts))[view.local]
-        scores = cosines
+        cosines, bounds = Probe(query).estimate(view.rows, view.spans)
+        cosines, bounds = cosines[view.local], bounds[view.local]
+        lexical: np.ndarray | float = 0.0
+        share = 1.0
         if text is not None and view.lexical is not None:  # _view(lexical=True) built it
             bm25, attainable = view.lexical.scores(self._lexical.vocabulary.terms(text))
-            scores = (1 - weight) * cosines + (weight / max(attainable, 1e-9)) * bm25
+            share, lexical = 1 - weight, (weight / max(attainable, 1e-9)) * bm25
+        scores = share * cosines + lexical
         if only is not None:
             keep = np.isin(view.row_version, np.fromiter(only, dtype=np.int64))
             scores = np.where(keep, scores, -np.inf)
+        rows = candidates(scores, share * bounds, k)
+        if not len(rows):
+            return []
+        # One BLAS thread: BLAS threads left spinning after a product steal the cores the encoder needs next
+        # (p99 x4 measured with the default two).
+        with _BLAS.limit(limits=1, user_api="blas"):
+            exact = self._exact([view.chunk_ids[i] for i in rows]) @ query.astype(np.float32, copy=False)
+        final = share * exact + (lexical[rows] if isinstance(lexical, np.ndarray) else lexical)
         return [
-            Hit(int(view.row_version[i]), view.chunk_ids[i], float(scores[i]), float(cosines[i]))
-            for i in _top(scores, k)
+            Hit(int(view.row_version[rows[i]]), view.chunk_ids[rows[i]], float(final[i]), float(exact[i]))
+            for i in _top(final, k)
         ]
 
 

@@ -63,7 +63,7 @@ class KnowledgeBase:
         # again by ``follow``, not missed.
         followed = ledger.change_seq()
         self.timeline = Timeline(ledger.versions())
-        self.index = VectorIndex(embedder.dim, opening.block_loader(ledger, store, embedder.dim))
+        self.index = VectorIndex(embedder.dim, opening.block_loader(ledger, store, embedder.dim), store.vectors)
         self.parts = Parts(
             settings, embedder, ledger, store, clock, self.timeline, self.index, RegionTree.load(self._regions_backup)
         )

@@ -4,7 +4,7 @@ no model, no Chroma and no server. Each runs in milliseconds."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from itertools import count
 
@@ -84,8 +84,14 @@ def test_the_region_tree_falls_back_to_global_and_refuses_cycles() -> None:
         RegionTree({"A": "B", "B": "A"})
 
 
+def _stored(vectors: dict[str, np.ndarray]) -> Callable[[Sequence[str]], np.ndarray]:
+    """The store's float32 vectors by chunk id, which the index scores its candidates with."""
+    return lambda ids: np.stack([vectors[cid] for cid in ids])
+
+
 def _index(texts: dict[int, list[str]], vectors: dict[int, np.ndarray]) -> VectorIndex:
-    index = VectorIndex(2, lambda ids: {})
+    by_id = {f"{vid}-{i}": v for vid, rows in vectors.items() for i, v in enumerate(rows)}
+    index = VectorIndex(2, lambda ids: {}, _stored(by_id))
     for vid, chunk_texts in texts.items():
         index.put(vid, [f"{vid}-{i}" for i in range(len(chunk_texts))], vectors[vid], chunk_texts)
     return index
@@ -115,7 +121,8 @@ def test_a_search_does_not_wait_while_another_reads_history_back() -> None:
         assert release.wait(5)
         return {vid: ([f"{vid}-0"], np.array([[0.0, 1.0]], np.float32), ["old text"]) for vid in ids}
 
-    index = VectorIndex(2, slow_history)
+    index = VectorIndex(2, slow_history, _stored({"1-0": np.array([1.0, 0.0], np.float32),
+                                                  "2-0": np.array([0.0, 1.0], np.float32)}))  # fmt: skip
     index.put(1, ["1-0"], np.array([[1.0, 0.0]], np.float32), ["current text"])
     query = np.array([1.0, 0.0], np.float32)
     old = threading.Thread(target=index.search, args=(query, frozenset({2}), 1))

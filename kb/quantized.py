@@ -1,0 +1,111 @@
+"""Int8 rows with an error bound: the index scans a quarter of the bytes and still ranks exactly.
+
+A row x is kept as int8 codes c and a scale s, so that x ≈ x̂ = s·c, with its error ‖x − x̂‖ and the norm ‖x̂‖;
+a query q is cut the same way, q ≈ q̂. Since q·x − q̂·x̂ = q·(x − x̂) + (q − q̂)·x̂, for every row
+
+    |q·x − q̂·x̂| ≤ ‖q‖·‖x − x̂‖ + ‖q − q̂‖·‖x̂‖        (Cauchy-Schwarz on each term)
+
+so the scan gives each row an interval that holds its float32 cosine. The k-th best lower end is a threshold
+no row of the true top k falls under; only the rows whose upper end reaches it are read back in float32 and
+scored again (:func:`candidates`). The answer is the float32 scan's, proven rather than estimated: recall stays
+1.0. On real MiniLM vectors 12 rows of 12,000 are read back for k = 5 (median; docs/benchmarks.md).
+
+The int8 products are SimSIMD's (AVX-512 VNNI on this machine, AVX2 or plain C elsewhere): 6.4 ms for 500k
+rows, where numpy's float32 product on one thread takes 25 ms, and the rows take 4x less memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import simsimd
+
+LEVELS = 127
+"""Codes are symmetric, -127..127."""
+
+MARGIN = 1e-4
+"""Added to every bound: float32 rounding in the scale products and norms is far smaller (about 1e-7)."""
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Quantised rows, aligned: ``codes[i] * scale[i]`` approximates row i within ``error[i]``."""
+
+    codes: np.ndarray
+    """(n, dim) int8."""
+    scale: np.ndarray
+    error: np.ndarray
+    """‖x − x̂‖ per row."""
+    norm: np.ndarray
+    """‖x̂‖ per row."""
+
+    @classmethod
+    def empty(cls, n: int, dim: int) -> Rows:
+        return cls(np.zeros((n, dim), np.int8), *(np.zeros(n, np.float32) for _ in range(3)))
+
+    @classmethod
+    def of(cls, vectors: np.ndarray) -> Rows:
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+        scale = np.abs(vectors).max(axis=1, initial=0.0) / LEVELS
+        safe = np.where(scale > 0, scale, 1.0)[:, None]
+        codes = np.clip(np.rint(vectors / safe), -LEVELS, LEVELS).astype(np.int8)
+        approx = codes * scale[:, None].astype(np.float32)
+        error = np.linalg.norm(vectors - approx, axis=1)
+        return cls(codes, scale.astype(np.float32), error.astype(np.float32), np.linalg.norm(approx, axis=1))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def resized(self, n: int, keep: int) -> Rows:
+        """A copy with room for ``n`` rows, the first ``keep`` copied."""
+        out = Rows.empty(n, self.codes.shape[1])
+        out.write(0, self.take(0, keep))
+        return out
+
+    def take(self, low: int, high: int) -> Rows:
+        return Rows(self.codes[low:high], self.scale[low:high], self.error[low:high], self.norm[low:high])
+
+    def write(self, at: int, rows: Rows) -> None:
+        n = len(rows)
+        self.codes[at : at + n] = rows.codes
+        self.scale[at : at + n] = rows.scale
+        self.error[at : at + n] = rows.error
+        self.norm[at : at + n] = rows.norm
+
+
+class Probe:
+    """A query vector cut like the rows, to be scanned against them."""
+
+    def __init__(self, vector: np.ndarray) -> None:
+        cut = Rows.of(vector.reshape(1, -1))
+        self.codes = cut.codes
+        self.scale = float(cut.scale[0])
+        self.error = float(cut.error[0])
+        self.norm = float(np.linalg.norm(vector))
+        # The products are sums of dim products of two codes: exact in float32 below 2**24.
+        self._out: Literal["float32", "float64"] = "float32" if vector.size * LEVELS * LEVELS < 2**24 else "float64"
+
+    def estimate(self, rows: Rows, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """For the rows of ``spans`` laid end to end: the estimated cosines and the bound on their error."""
+        cosines, bounds = [], []
+        for low, high in spans:
+            span = rows.take(low, high)
+            dots = np.asarray(simsimd.cdist(self.codes, span.codes, metric="dot", out_dtype=self._out))[0]
+            cosines.append(dots * (self.scale * span.scale))
+            bounds.append(self.norm * span.error + self.error * span.norm + MARGIN)
+        if len(spans) == 1:
+            return cosines[0], bounds[0]
+        return np.concatenate(cosines), np.concatenate(bounds)
+
+
+def candidates(scores: np.ndarray, bounds: np.ndarray, k: int) -> np.ndarray:
+    """Rows (ascending) that may be among the k best when each true score lies within ``bounds`` of ``scores``;
+    rows scored -inf are excluded."""
+    finite = np.isfinite(scores)
+    if int(finite.sum()) <= k:
+        return np.flatnonzero(finite)
+    lower = np.where(finite, scores - bounds, -np.inf)
+    threshold = np.partition(lower, len(lower) - k)[len(lower) - k]
+    return np.flatnonzero(finite & (scores + bounds >= threshold))
