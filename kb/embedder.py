@@ -79,19 +79,18 @@ class Embedder(ABC):
             self._batches += batches
 
     def encode_query(self, text: str) -> np.ndarray:
-        self._last_query = time.monotonic()
-        self._count(queries=1)
-        try:
-            return self._run([text], 1 if self._batches else self._cores)[0]
-        finally:
-            self._count(queries=-1)
+        return self.encode_queries([text])[0]
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Several questions in one forward pass (the claims of an audit): one call's overhead, not one each."""
         self._last_query = time.monotonic()
-        self._count(queries=1)
+        with self._count_lock:
+            self._queries += 1
+            # All cores only for a query alone: queries at once (or an ingest) already fill them, and a
+            # session's threads shared by several runs contend.
+            threads = 1 if self._batches or self._queries > 1 else self._cores
         try:
-            return self._run(list(texts), 1 if self._batches else self._cores)
+            return self._run(list(texts), threads)
         finally:
             self._count(queries=-1)
 

@@ -31,7 +31,6 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from kb.lexical import Lexical, LexicalIndex
 from kb.quantized import Probe, Rows, candidates
@@ -41,10 +40,6 @@ Loader = Callable[[Collection[int]], dict[int, tuple[list[str], np.ndarray, list
 
 Exact = Callable[[Sequence[str]], np.ndarray]
 """Chunk ids -> their float32 vectors, in order (the store's): what the few candidates of a scan are scored with."""
-
-_BLAS = ThreadpoolController()
-"""Found once: building a limiter scans the process's loaded libraries (~10 ms, measured), per search it cost
-more than the search."""
 
 _BULK = 64
 """A load of this many versions or more (start-up) counts their BM25 terms in the background at once."""
@@ -127,8 +122,19 @@ class _View:
     """Each view row's place in the spans' scores laid end to end."""
     row_version: np.ndarray
     chunk_ids: list[str]
+    error: float
+    norm: float
+    """The largest error and norm of its rows' int8 forms: one bound for every estimate of a scan."""
     lexical: Lexical | None = None
     """Built by the first hybrid search of the view."""
+
+    def pool_rows(self, view_rows: np.ndarray) -> np.ndarray:
+        """The pool rows of these view rows."""
+        lows, highs = np.array(self.spans, dtype=np.int64).reshape(-1, 2).T
+        offsets = np.cumsum(highs - lows) - (highs - lows)
+        places = self.local[view_rows]
+        span = np.searchsorted(offsets, places, side="right") - 1
+        return lows[span] + places - offsets[span]
 
 
 class VectorIndex:
@@ -223,12 +229,15 @@ class VectorIndex:
             starts = np.array([block.start for _, block in blocks], dtype=np.int64)
             rows = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes) + np.arange(int(sizes.sum()))
             spans, local = _spans(rows)
+            pool = self._pool.rows
             view = _View(
-                rows=self._pool.rows,
+                rows=pool,
                 spans=spans,
                 local=local,
                 row_version=np.repeat(np.array([vid for vid, _ in blocks], dtype=np.int64), sizes),
                 chunk_ids=[cid for _, block in blocks for cid in block.chunk_ids],
+                error=float(pool.error[rows].max(initial=0.0)),
+                norm=float(pool.norm[rows].max(initial=0.0)),
                 lexical=self._lexical.view(sorted(version_ids)) if lexical else None,
             )
             self._views[version_ids] = view
@@ -250,25 +259,26 @@ class VectorIndex:
         view = self._view(version_ids, lexical=text is not None)
         if not len(view.chunk_ids) or k <= 0:
             return []
-        cosines, bounds = Probe(query).estimate(view.rows, view.spans)
-        cosines, bounds = cosines[view.local], bounds[view.local]
-        lexical: np.ndarray | float = 0.0
-        share = 1.0
+        probe = Probe(query)
+        share, lexical = 1.0, np.zeros(len(view.chunk_ids), np.float32)
         if text is not None and view.lexical is not None:  # _view(lexical=True) built it
             bm25, attainable = view.lexical.scores(self._lexical.vocabulary.terms(text))
-            share, lexical = 1 - weight, (weight / max(attainable, 1e-9)) * bm25
-        scores = share * cosines + lexical
+            share, lexical = 1 - weight, ((weight / max(attainable, 1e-9)) * bm25).astype(np.float32)
+        scores = share * probe.scan(view.rows, view.spans)[view.local] + lexical
         if only is not None:
             keep = np.isin(view.row_version, np.fromiter(only, dtype=np.int64))
             scores = np.where(keep, scores, -np.inf)
-        rows = candidates(scores, share * bounds, k)
+        # Three passes, each over fewer rows with a tighter bound: the int8 scan of every row; q·x̂ in float32
+        # for the rows it left; the float32 vectors, from the store, for the rows left after that.
+        rows = candidates(scores, share * probe.slack(view.error, view.norm), k)
+        refined, bounds = probe.refine(view.rows, view.pool_rows(rows))
+        rows = rows[candidates(share * refined + lexical[rows], share * bounds, k)]
         if not len(rows):
             return []
-        # One BLAS thread: BLAS threads left spinning after a product steal the cores the encoder needs next
-        # (p99 x4 measured with the default two).
-        with _BLAS.limit(limits=1, user_api="blas"):
-            exact = self._exact([view.chunk_ids[i] for i in rows]) @ query.astype(np.float32, copy=False)
-        final = share * exact + (lexical[rows] if isinstance(lexical, np.ndarray) else lexical)
+        # Not through BLAS: for more than a few dozen rows it starts threads, which then spin and steal the cores
+        # the encoder needs next (p99 x4 measured), and limiting it costs more than this product.
+        exact = np.einsum("ij,j->i", self._exact([view.chunk_ids[i] for i in rows]), probe.vector)
+        final = share * exact + lexical[rows]
         return [
             Hit(int(view.row_version[rows[i]]), view.chunk_ids[rows[i]], float(final[i]), float(exact[i]))
             for i in _top(final, k)

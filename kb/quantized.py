@@ -79,30 +79,39 @@ class Probe:
     """A query vector cut like the rows, to be scanned against them."""
 
     def __init__(self, vector: np.ndarray) -> None:
-        cut = Rows.of(vector.reshape(1, -1))
-        self.codes = cut.codes
-        self.scale = float(cut.scale[0])
-        self.error = float(cut.error[0])
-        self.norm = float(np.linalg.norm(vector))
+        self.vector = np.asarray(vector, dtype=np.float32).ravel()
+        top = float(np.abs(self.vector).max(initial=0.0))
+        self.scale = top / LEVELS
+        self.codes = np.rint(self.vector * (LEVELS / top if top else 0.0)).astype(np.int8).reshape(1, -1)
+        self.norm = float(np.linalg.norm(self.vector))
+        self.error = float(np.linalg.norm(self.vector - self.codes[0] * np.float32(self.scale)))
         # The products are sums of dim products of two codes: exact in float32 below 2**24.
-        self._out: Literal["float32", "float64"] = "float32" if vector.size * LEVELS * LEVELS < 2**24 else "float64"
+        self._out: Literal["float32", "float64"] = "float32" if self.vector.size * LEVELS**2 < 2**24 else "float64"
 
-    def estimate(self, rows: Rows, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-        """For the rows of ``spans`` laid end to end: the estimated cosines and the bound on their error."""
-        cosines, bounds = [], []
+    def scan(self, rows: Rows, spans: list[tuple[int, int]]) -> np.ndarray:
+        """The estimated cosines of the rows of ``spans``, laid end to end: each within :meth:`slack` of the
+        float32 one."""
+        out = []
         for low, high in spans:
-            span = rows.take(low, high)
-            dots = np.asarray(simsimd.cdist(self.codes, span.codes, metric="dot", out_dtype=self._out))[0]
-            cosines.append(dots * (self.scale * span.scale))
-            bounds.append(self.norm * span.error + self.error * span.norm + MARGIN)
-        if len(spans) == 1:
-            return cosines[0], bounds[0]
-        return np.concatenate(cosines), np.concatenate(bounds)
+            dots = simsimd.cdist(self.codes, rows.codes[low:high], metric="dot", out_dtype=self._out)
+            out.append(np.asarray(dots)[0] * (rows.scale[low:high] * self.scale))
+        return out[0] if len(out) == 1 else np.concatenate(out)
+
+    def slack(self, error: float, norm: float) -> float:
+        """How far an estimate may be from the float32 cosine, for rows of at most this error and norm."""
+        return self.norm * error + self.error * norm + MARGIN
+
+    def refine(self, rows: Rows, picked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For the rows ``picked``: q·x̂ in float32, and the bound on its error, ‖q‖·‖x − x̂‖ (the query's own
+        rounding no longer counts). Tighter than the scan's, for the few rows it left."""
+        # einsum, not BLAS, as for the float32 pass (kb/index.py).
+        cosines = np.einsum("ij,j->i", rows.codes[picked].astype(np.float32), self.vector) * rows.scale[picked]
+        return cosines, self.norm * rows.error[picked] + MARGIN
 
 
-def candidates(scores: np.ndarray, bounds: np.ndarray, k: int) -> np.ndarray:
-    """Rows (ascending) that may be among the k best when each true score lies within ``bounds`` of ``scores``;
-    rows scored -inf are excluded."""
+def candidates(scores: np.ndarray, bounds: np.ndarray | float, k: int) -> np.ndarray:
+    """Rows (ascending) that may be among the k best when each true score lies within ``bounds`` (one for all,
+    or one per row) of ``scores``; rows scored -inf are excluded."""
     finite = np.isfinite(scores)
     if int(finite.sum()) <= k:
         return np.flatnonzero(finite)

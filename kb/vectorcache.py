@@ -182,18 +182,27 @@ class VectorCache:
         return out, found | on_disk
 
     def _read_rows(self, token: str, rows: np.ndarray, valid: int) -> np.ndarray:
-        """These rows of the vector file, in the order given. The file is mapped only for the gather: pages
-        left mapped would count in the process's resident memory."""
+        """These rows of the vector file, in the order given: one positioned read per run of consecutive rows.
+        The file is not mapped: a map per call cost 17% of a loaded server's thread time (the index reads a
+        search's candidates back here), and pages left mapped would count in the process's resident memory."""
         _, vectors_path = self._paths(token)
+        out = np.zeros((len(rows), self.signature.dim), dtype=np.float32)
         if not len(rows):
-            return np.zeros((0, self.signature.dim), dtype=np.float32)
+            return out
         if int(rows.max()) >= valid or int(rows.min()) < 0:
             raise ValueError(f"vector cache rows asked past its {valid} valid rows")
-        mapped = np.memmap(vectors_path, dtype=np.float32, mode="r", shape=(valid, self.signature.dim))
+        order = np.argsort(rows, kind="stable")
+        ordered = rows[order]
+        gathered = np.empty_like(out)
+        cuts = np.flatnonzero(np.diff(ordered) != 1) + 1
+        descriptor = os.open(vectors_path, os.O_RDONLY)
         try:
-            return np.asarray(mapped[rows], dtype=np.float32)
+            for low, high in zip(np.concatenate(([0], cuts)), np.concatenate((cuts, [len(rows)])), strict=True):
+                _read_into(descriptor, gathered[low:high], int(ordered[low]) * self._row_bytes)
         finally:
-            del mapped
+            os.close(descriptor)
+        out[order] = gathered
+        return out
 
     # -- writing ---------------------------------------------------------------------------------------
 
@@ -298,6 +307,16 @@ class VectorCache:
         for path in self.folder.iterdir():
             if path.name.startswith(("ids-", "vectors-")) and path not in keep:
                 path.unlink(missing_ok=True)
+
+
+def _read_into(descriptor: int, into: np.ndarray, offset: int) -> None:
+    view = into.data.cast("B")
+    done = 0
+    while done < len(view):
+        read = os.preadv(descriptor, [view[done:]], offset + done)
+        if not read:
+            raise ValueError(f"vector cache file ends at byte {offset + done}, before the rows its manifest counts")
+        done += read
 
 
 def _append(path: Path, offset: int, data: bytes) -> None:

@@ -79,17 +79,21 @@ def test_chains_share_one_set_of_rows_and_rank_exactly_through_puts_drops_and_co
     assert index.vectors(57)["c57-4"].tolist() == blocks[57][1][4].tolist()
 
 
-def test_the_int8_estimate_never_strays_outside_its_bound() -> None:
+def test_the_int8_estimates_never_stray_outside_their_bounds() -> None:
     """Rows of any norm (zero, tiny, large, one spike) and queries alike: the float32 cosine lies within the
-    bound of the estimate the scan gives."""
+    bound of the scan's estimate, and within the tighter bound of the refined one."""
     rng = np.random.default_rng(3)
-    rows = rng.normal(size=(400, DIM)).astype(np.float32) * rng.choice([1e-6, 0.1, 1.0, 40.0], size=(400, 1))
-    rows[0] = 0.0
-    rows[1] = np.eye(DIM, dtype=np.float32)[0] * 3 + 1e-3
-    rows = rows.astype(np.float32)
+    vectors = rng.normal(size=(400, DIM)).astype(np.float32) * rng.choice([1e-6, 0.1, 1.0, 40.0], size=(400, 1))
+    vectors[0] = 0.0
+    vectors[1] = np.eye(DIM, dtype=np.float32)[0] * 3 + 1e-3
+    vectors = vectors.astype(np.float32)
+    rows = Rows.of(vectors)
     for query in [*rng.normal(size=(50, DIM)).astype(np.float32), np.zeros(DIM, np.float32)]:
-        estimate, bound = Probe(query).estimate(Rows.of(rows), [(0, len(rows))])
-        assert (np.abs(rows @ query - estimate) <= bound).all()
+        probe, truth = Probe(query), vectors @ query
+        assert (np.abs(truth - probe.scan(rows, [(0, 150), (150, 400)])) <= probe.slack(rows.error, rows.norm)).all()
+        refined, bounds = probe.refine(rows, np.arange(400))
+        assert (np.abs(truth - refined) <= bounds).all()
+        assert (bounds <= probe.slack(rows.error, rows.norm)).all()
 
 
 def test_near_ties_finer_than_int8_still_rank_as_float32_does_and_few_rows_are_read_back() -> None:

@@ -10,7 +10,8 @@ from kb.knowledge import KnowledgeBase
 from kb.server.schemas import ErrorOut
 
 
-def knowledge_base(request: Request) -> KnowledgeBase:
+async def knowledge_base(request: Request) -> KnowledgeBase:
+    # async: a plain function would be run in a worker thread, one more hand-over per request for a lookup.
     kb: KnowledgeBase = request.app.state.kb_state.serving_kb()
     return kb
 
