@@ -112,9 +112,9 @@ class Probe:
 def candidates(scores: np.ndarray, bounds: np.ndarray | float, k: int) -> np.ndarray:
     """Rows (ascending) that may be among the k best when each true score lies within ``bounds`` (one for all,
     or one per row) of ``scores``; rows scored -inf are excluded."""
-    finite = np.isfinite(scores)
-    if int(finite.sum()) <= k:
-        return np.flatnonzero(finite)
-    lower = np.where(finite, scores - bounds, -np.inf)
-    threshold = np.partition(lower, len(lower) - k)[len(lower) - k]
-    return np.flatnonzero(finite & (scores + bounds >= threshold))
+    if len(scores) > k:
+        lower = scores - bounds
+        threshold = np.partition(lower, len(lower) - k)[len(lower) - k]
+        if np.isfinite(threshold):  # else fewer than k rows are scored at all
+            return np.flatnonzero(scores + bounds >= threshold)
+    return np.flatnonzero(np.isfinite(scores))

@@ -11,6 +11,7 @@ then runs the normal start-up (repair, watch, sync) and writes.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -105,7 +106,7 @@ def start(
             state.follower = Follower(state.kb)
             state.follower.start()
             if settings.role is ServeRole.api:
-                state.phase = Phase.ready
+                _serve(state)
                 return
             if not _take_the_lease(state, state.kb, on_failure):
                 return
@@ -121,13 +122,21 @@ def start(
         if sync_folder:
             state.phase = Phase.syncing
             sync(state.kb, state.startup)
-        state.phase = Phase.ready
+        _serve(state)
     except BaseException as exc:
         state.phase, state.error = Phase.failed, str(exc)
         log.error("start-up failed: %s", exc, exc_info=not hasattr(exc, "code"))
         if on_failure is None:
             raise
         on_failure(exc)
+
+
+def _serve(state: AppState) -> None:
+    # What start-up loaded (the timeline, the index's blocks) lives as long as the process: frozen, the cyclic
+    # collector no longer walks it, whose full pass held every thread for 578 ms at 100k chunks in force
+    # (858k objects, measured) and grows with the store.
+    gc.freeze()
+    state.phase = Phase.ready
 
 
 def _take_the_lease(state: AppState, kb: KnowledgeBase, on_failure: Callable[[BaseException], None] | None) -> bool:
