@@ -300,8 +300,13 @@ def _spans(rows: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
 
 
 def _top(scores: np.ndarray, n: int) -> list[int]:
-    """Rows of the n highest finite scores, best first (ties by row)."""
+    """Rows of the n highest finite scores, best first, ties by row (also at the n-th place: every row tied
+    there is sorted, not whichever a partition happened to pick)."""
     n = min(n, len(scores))
-    top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
-    top = top[np.lexsort((top, -scores[top]))]
+    if n < len(scores):
+        nth = np.partition(scores, len(scores) - n)[len(scores) - n]
+        top = np.flatnonzero(scores >= nth)
+    else:
+        top = np.arange(len(scores))
+    top = top[np.lexsort((top, -scores[top]))][:n]
     return [int(i) for i in top if np.isfinite(scores[i])]

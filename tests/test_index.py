@@ -129,3 +129,13 @@ def test_near_ties_finer_than_int8_still_rank_as_float32_does_and_few_rows_are_r
     for _ in range(20):
         index.search(spread / np.linalg.norm(spread), every, 5)
     assert store.read / 20 < len(blocks) * 50 / 10, "most rows were ruled out by their bound"
+
+
+def test_ties_at_the_last_place_go_to_the_earlier_rows() -> None:
+    """Identical vectors (a section many versions share) score the same: the answer takes them in row order,
+    as a stable brute-force sort does, wherever the k-th place cuts through them."""
+    best, shared = _blocks(2, 1, seed=2)[1][1], _blocks(2, 1, seed=3)[2][1]
+    blocks: Blocks = {vid: ([f"c{vid}"], (shared if vid <= 57 else best).copy(), ["a section"]) for vid in range(1, 61)}
+    index, _ = _index_of(blocks)
+    hits = index.search(best[0], frozenset(blocks), 5)
+    assert [h.chunk_id for h in hits] == ["c58", "c59", "c60", "c1", "c2"]
