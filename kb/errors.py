@@ -149,6 +149,13 @@ class LeaseLost(KBError):
     code = "lease_lost"
 
 
+class FellBehind(KBError):
+    """A replica that stopped following for longer than the ledger keeps changes (kb.ledger.KEPT_CHANGES)."""
+
+    status = 503
+    code = "fell_behind"
+
+
 class RemoteError(KBError):
     """A client of kb's HTTP API (kb.integrations) got an error answer: its status, code and message."""
 

@@ -30,7 +30,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Executable
 
 from kb.documents import Chunk, DocType, Document, RiskTier
-from kb.errors import ConfigError, LeaseLost, LedgerError, ReadOnly
+from kb.errors import ConfigError, FellBehind, LeaseLost, LedgerError, ReadOnly
 from kb.records import Event, FileRecord, StoredChunk, VersionRecord, WebhookState
 from kb.schema import changes, events, feed_state, files, version_chunks, versions, webhooks, writer_lease
 from kb.schema import chunks as chunk_rows
@@ -38,6 +38,11 @@ from kb.schema import chunks as chunk_rows
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x6B62_0001
 """PostgreSQL advisory lock taken around migrations: a writer and its replicas may start at once."""
+KEPT_CHANGES = 100_000
+"""Changes kept for replicas to follow (kb.replica); older ones are deleted as new ones are written. A replica
+polls every 100 ms and a restarted one loads everything afresh: only a replica stalled for this many writes
+needs a change that is gone, and it is told to restart (:class:`FellBehind`)."""
+_PRUNED = "changes_pruned_through"
 
 _VERSION_COLUMNS = (
     versions.c.id, versions.c.doc_id, versions.c.region, versions.c.version, versions.c.revision,
@@ -256,12 +261,16 @@ class Ledger:
     def version(self, version_id: int) -> VersionRecord:
         return _version(self._rows(select(*_VERSION_COLUMNS).where(versions.c.id == version_id))[0], {})
 
-    @staticmethod
-    def _changed(db: Connection, series: Iterable[tuple[str | None, str | None]]) -> None:
-        """Tell replicas (kb.replica) which series this transaction changed."""
+    def _changed(self, db: Connection, series: Iterable[tuple[str | None, str | None]]) -> None:
+        """Tell replicas (kb.replica) which series this transaction changed; forget changes older than the
+        last :data:`KEPT_CHANGES`, and how far that went."""
         rows = [{"doc_id": doc_id, "region": region} for doc_id, region in dict.fromkeys(series)]
-        if rows:
-            db.execute(changes.insert(), rows)
+        if not rows:
+            return
+        db.execute(changes.insert(), rows)
+        cut = int(db.execute(select(func.max(changes.c.seq))).scalar_one()) - KEPT_CHANGES
+        if cut > 0 and db.execute(delete(changes).where(changes.c.seq <= cut)).rowcount:
+            self._set_state(db, _PRUNED, str(cut))
 
     def commit_version(
         self,
@@ -519,7 +528,13 @@ class Ledger:
 
     def changes_after(self, seq: int, limit: int = 1000) -> tuple[list[tuple[str | None, str | None]], int]:
         """The series changed after ``seq`` (a (None, None) entry: the region tree), and the sequence number
-        to continue from."""
+        to continue from. :class:`FellBehind` when changes after ``seq`` were forgotten already."""
+        pruned = int(self.state(_PRUNED) or 0)
+        if seq < pruned:
+            raise FellBehind(
+                f"this process has followed the writer's changes up to {seq}, and the ledger keeps them only from "
+                f"{pruned + 1} (the last {KEPT_CHANGES:,}): restart it to load what is in force afresh"
+            )
         rows = self._rows(
             select(changes.c.seq, changes.c.doc_id, changes.c.region)
             .where(changes.c.seq > seq)

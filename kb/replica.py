@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
+from kb.errors import FellBehind
 from kb.knowledge import KnowledgeBase
 
 log = logging.getLogger("kb.replica")
@@ -17,8 +19,11 @@ POLL = 0.1
 
 
 class Follower:
-    def __init__(self, kb: KnowledgeBase, poll: float = POLL) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, poll: float = POLL, on_fell_behind: Callable[[FellBehind], None] | None = None
+    ) -> None:
         self.kb, self.poll = kb, poll
+        self._on_fell_behind = on_fell_behind
         self.head = self.kb.followed
         """The newest change the ledger held at the last poll."""
         self.polled = time.monotonic()
@@ -47,6 +52,12 @@ class Follower:
         while not self._stopping.wait(0 if self.head > self.kb.followed else self.poll):
             try:
                 self.step()
+            except FellBehind as exc:  # what it missed is gone from the ledger: only a restart catches up
+                if self._on_fell_behind is None:
+                    log.error("%s", exc.message)
+                else:
+                    self._on_fell_behind(exc)
+                return
             except Exception as exc:  # the database away for a moment: serve what is loaded, retry
                 log.warning("could not follow the ledger: %s", exc)
                 self._stopping.wait(1)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from kb.errors import LeaseLost, NotReady
+from kb.errors import KBError, NotReady
 from kb.ingest.pipeline import IngestReport, sync
 from kb.ingest.watcher import FolderWatcher
 from kb.knowledge import KnowledgeBase
@@ -103,7 +103,7 @@ def start(
         settings = state.settings
         if settings.role is ServeRole.api or settings.leased:
             state.kb = open_kb(read_only=True)
-            state.follower = Follower(state.kb)
+            state.follower = Follower(state.kb, on_fell_behind=_stop(state, on_failure))
             state.follower.start()
             if settings.role is ServeRole.api:
                 _serve(state)
@@ -139,19 +139,25 @@ def _serve(state: AppState) -> None:
     state.phase = Phase.ready
 
 
-def _take_the_lease(state: AppState, kb: KnowledgeBase, on_failure: Callable[[BaseException], None] | None) -> bool:
-    """Standby until this process holds the writer lease, then catch up and become the writer; False when
-    stopped first."""
-    state.phase = Phase.standby
+def _stop(state: AppState, on_failure: Callable[[BaseException], None] | None) -> Callable[[KBError], None]:
+    """What ends a process that can no longer serve correctly (its lease lost, or too far behind the writer):
+    failed (/healthz 503), and stopped so that its supervisor starts it afresh."""
 
-    def lost(exc: LeaseLost) -> None:
-        # Fencing already refuses every write; stop the process so that a supervisor restarts it as a standby.
+    def stop(exc: KBError) -> None:
         state.phase, state.error = Phase.failed, exc.message
         log.error("%s", exc.message)
         if on_failure is not None:
             on_failure(exc)
 
-    state.lease = WriterLease(kb.ledger, on_lost=lost, tick=kb.catch_up)
+    return stop
+
+
+def _take_the_lease(state: AppState, kb: KnowledgeBase, on_failure: Callable[[BaseException], None] | None) -> bool:
+    """Standby until this process holds the writer lease, then catch up and become the writer; False when
+    stopped first."""
+    state.phase = Phase.standby
+    # Fencing already refuses every write once the lease is lost: stop, and a supervisor restarts a standby.
+    state.lease = WriterLease(kb.ledger, on_lost=_stop(state, on_failure), tick=kb.catch_up)
     if not state.lease.acquire():
         return False
     follower, state.follower = state.follower, None

@@ -1,6 +1,6 @@
 """The ledger on SQLite (always) and on a real PostgreSQL (slow tier): the same behaviour through one schema and
 one migration history; a ledger written before migrations keeps its rows; a fenced writer that lost its lease
-writes nothing."""
+writes nothing; the change sequence keeps its last changes, and a follower that needed older ones stops."""
 
 from __future__ import annotations
 
@@ -9,13 +9,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import Clock, write_doc
 from sqlalchemy import create_engine, inspect, text
 
+from kb import ledger as ledger_module
 from kb.documents import Chunk, DocType, Document, RiskTier
-from kb.errors import LeaseLost, ReadOnly
+from kb.embedder import Embedder
+from kb.errors import FellBehind, LeaseLost, ReadOnly
 from kb.feed import published
+from kb.ingest.pipeline import sync
+from kb.knowledge import KnowledgeBase
 from kb.ledger import Ledger, ledger_url
 from kb.records import Event
+from kb.replica import Follower
+from kb.settings import Settings
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -209,3 +216,42 @@ def test_a_read_only_ledger_refuses_every_write(tmp_path: Path) -> None:
         replica.record_file("a.md", "h", None, None, NOW)
     assert replica.files() == {}
     replica.close()
+
+
+def test_changes_past_the_kept_ones_are_forgotten_and_a_reader_needing_them_is_told_to_restart(
+    where: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger_module, "KEPT_CHANGES", 5)
+    ledger = Ledger(where)
+    try:
+        for i in range(12):
+            ledger.put_regions(f"r{i}: global\n")
+        newest = ledger.change_seq()
+        assert ledger.changes_after(newest - 5) == ([(None, None)] * 5, newest)
+        with pytest.raises(FellBehind, match="restart"):
+            ledger.changes_after(newest - 6)
+        with ledger._engine.connect() as db:
+            assert db.execute(text("SELECT count(*) FROM changes")).scalar_one() == 5
+    finally:
+        ledger.close()
+
+
+def test_a_follower_stalled_past_the_kept_changes_stops_and_says_so(
+    settings: Settings, embedder: Embedder, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica that missed changes the ledger no longer keeps cannot catch up by following: it is stopped (the
+    server then fails /healthz and exits, so that its supervisor starts it afresh), not left serving stale text."""
+    monkeypatch.setattr(ledger_module, "KEPT_CHANGES", 2)
+    kb = KnowledgeBase.open(settings, embedder, clock)
+    try:
+        for name in ("returns", "warranty", "delivery", "repairs"):
+            write_doc(settings.docs, f"{name}.md", f"# {name}\n\nThe {name} rule.", doc_id=name, version=1)
+        sync(kb)
+        kb.parts.followed = 0  # as if it had stalled before the first of them
+        told: list[FellBehind] = []
+        follower = Follower(kb, poll=0.01, on_fell_behind=told.append)
+        follower.start()
+        follower._thread.join(5)
+        assert not follower._thread.is_alive() and len(told) == 1 and told[0].status == 503
+    finally:
+        kb.close()

@@ -170,6 +170,28 @@ def test_kb_serves_the_same_from_a_good_cache_and_never_from_a_stale_or_corrupt_
     kb.close()
 
 
+def test_a_running_kb_answers_the_same_when_its_cache_files_are_cut_or_removed(
+    settings: Settings, embedder: Embedder, clock: Clock
+) -> None:
+    """Every query reads its last few rows back in float32 from the cache (kb/index.py); a cache file cut short or
+    gone under a running kb sends those reads to Chroma, and the answer does not change."""
+    write_doc(settings.docs, "returns.md", "# Returns\n\nBlenders may be returned within 30 days.\n\n"
+              "# Fees\n\nOpened items carry a 10% restocking fee.", doc_id="returns", version=1)  # fmt: skip
+    kb = KnowledgeBase.open(settings, embedder, clock)
+    try:
+        sync(kb)
+        kb.store._cache.flush()
+        answer = [(r.text, r.score) for r in kb.query(QUESTION).results]
+        folder = settings.data / "vectors"
+        vectors_file = folder / f"vectors-{json.loads((folder / MANIFEST).read_text())['token']}.f32"
+        vectors_file.write_bytes(vectors_file.read_bytes()[:100])
+        assert [(r.text, r.score) for r in kb.query(QUESTION).results] == answer
+        vectors_file.unlink()
+        assert [(r.text, r.score) for r in kb.query(QUESTION).results] == answer
+    finally:
+        kb.close()
+
+
 def test_a_vector_the_store_lost_is_stored_again_once_the_cache_no_longer_vouches_for_it(
     settings: Settings, embedder: Embedder, clock: Clock
 ) -> None:
