@@ -17,10 +17,10 @@ router = APIRouter(prefix="/v1", tags=["retrieval"])
 _CURRENT = ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0)) + 1, thread_name_prefix="kb-query")
 """Where questions about what is in force now are answered: one thread per core, and one more. Such a question
 is CPU work only (the encoder, the scan of resident rows), and more threads than cores only contend for the
-cores and the GIL: with 8 clients at 100k, 3 threads answered 246-327 queries/s against 208-253 for a thread per
-request (the server's default pool) and 219-272 for 8, alternated on 2 cores (docs/benchmarks.md). Questions
-``as_of`` another moment may read history back from the store and wait on it: they go to the default pool, so
-that they never hold these few threads."""
+cores and the GIL: with 8 clients at 100k on 2 cores, 3 threads answered 1.07-1.28x the queries of a thread per
+request (the server's default pool; paired A/B, docs/benchmarks.md), and 4, 6 or 8 threads fewer than 3.
+Questions ``as_of`` another moment may read history back from the store and wait on it: they go to the default
+pool, so that they never hold these few threads."""
 
 
 def _answer(kb: KnowledgeBase, body: QueryBody) -> bytes:
