@@ -50,7 +50,8 @@ class Rows:
 
     @classmethod
     def of(cls, vectors: np.ndarray) -> Rows:
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+        """The rows of an (n, dim) array, n may be 0."""
+        vectors = np.asarray(vectors, dtype=np.float32)
         scale = np.abs(vectors).max(axis=1, initial=0.0) / LEVELS
         safe = np.where(scale > 0, scale, 1.0)[:, None]
         codes = np.clip(np.rint(vectors / safe), -LEVELS, LEVELS).astype(np.int8)

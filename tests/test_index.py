@@ -117,6 +117,9 @@ def test_near_ties_finer_than_int8_still_rank_as_float32_does_and_few_rows_are_r
     assert [h.chunk_id for h in hits] == _brute(blocks, range(5, 20), query, 5)
     fewer = index.search(query, every, 80, only={3})  # fewer rows allowed than asked for: all of them
     assert [h.chunk_id for h in fewer] == _brute(blocks, {3}, query, 80)
+    index.put(99, [], np.zeros((0, DIM), np.float32), [])  # a version without chunks
+    assert index.search(query, frozenset({99}), 5) == []
+    assert [h.chunk_id for h in index.search(query, every | {99}, 3)] == _brute(blocks, every, query, 3)
     # Asked for every row, nothing is ruled out and every row is scored in float32: the top of that is the truth.
     everything = index.search(query, every, 40 * 50, text="chunk 7")
     hybrid = index.search(query, every, 6, text="chunk 7")
