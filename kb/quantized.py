@@ -29,7 +29,8 @@ LEVELS = 127
 """Codes are symmetric, -127..127."""
 
 MARGIN = 1e-4
-"""Added to every bound: float32 rounding in the scale products and norms is far smaller (about 1e-7)."""
+"""Added to every bound, times ‖q‖·‖x̂‖: float32 rounding in the scale products and norms is far smaller
+(about 1e-7 of that)."""
 
 
 @dataclass(frozen=True)
@@ -103,14 +104,14 @@ class Probe:
 
     def slack(self, error: float, norm: float) -> float:
         """How far an estimate may be from the float32 cosine, for rows of at most this error and norm."""
-        return self.norm * error + self.error * norm + MARGIN
+        return self.norm * error + (self.error + MARGIN * self.norm) * norm
 
     def refine(self, rows: Rows, picked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For the rows ``picked``: q·x̂ in float32, and the bound on its error, ‖q‖·‖x − x̂‖ (the query's own
         rounding no longer counts). Tighter than the scan's, for the few rows it left."""
         # einsum, not BLAS, as for the float32 pass (kb/index.py).
         cosines = np.einsum("ij,j->i", rows.codes[picked].astype(np.float32), self.vector) * rows.scale[picked]
-        return cosines, self.norm * rows.error[picked] + MARGIN
+        return cosines, self.norm * (rows.error[picked] + MARGIN * rows.norm[picked])
 
 
 def candidates(scores: np.ndarray, bounds: np.ndarray | float, k: int) -> np.ndarray:
