@@ -87,7 +87,7 @@ def measure(args: argparse.Namespace, docs: int, data: Path, work: Path) -> dict
 
     p50, p99 = percentiles(samples)
     r50, r99 = percentiles(reference)
-    ratio = statistics.median(qps / ref for qps, ref in turns)
+    ratio = statistics.median(kb_side / ref_side for kb_side, ref_side in turns)
     qps, reference_qps = (statistics.median(side) for side in zip(*turns, strict=True))
     print(
         f"store: {stats['chunks_stored']:,} chunks in Chroma, {stats['series']:,} series, "

@@ -186,14 +186,13 @@ class VectorCache:
         The file is not mapped: a map per call cost 17% of a loaded server's thread time (the index reads a
         search's candidates back here), and pages left mapped would count in the process's resident memory."""
         _, vectors_path = self._paths(token)
-        out = np.zeros((len(rows), self.signature.dim), dtype=np.float32)
         if not len(rows):
-            return out
+            return np.zeros((0, self.signature.dim), dtype=np.float32)
         if int(rows.max()) >= valid or int(rows.min()) < 0:
             raise ValueError(f"vector cache rows asked past its {valid} valid rows")
         order = np.argsort(rows, kind="stable")
         ordered = rows[order]
-        gathered = np.empty_like(out)
+        gathered = np.empty((len(rows), self.signature.dim), dtype=np.float32)
         cuts = np.flatnonzero(np.diff(ordered) != 1) + 1
         descriptor = os.open(vectors_path, os.O_RDONLY)
         try:
@@ -201,6 +200,7 @@ class VectorCache:
                 _read_into(descriptor, gathered[low:high], int(ordered[low]) * self._row_bytes)
         finally:
             os.close(descriptor)
+        out = np.empty_like(gathered)
         out[order] = gathered
         return out
 

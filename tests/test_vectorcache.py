@@ -170,16 +170,22 @@ def test_kb_serves_the_same_from_a_good_cache_and_never_from_a_stale_or_corrupt_
     kb.close()
 
 
+def _synced(settings: Settings, embedder: Embedder, clock: Clock, body: str) -> KnowledgeBase:
+    """A kb that has ingested one returns policy with this body."""
+    write_doc(settings.docs, "returns.md", body, doc_id="returns", version=1)
+    kb = KnowledgeBase.open(settings, embedder, clock)
+    sync(kb)
+    return kb
+
+
 def test_a_running_kb_answers_the_same_when_its_cache_files_are_cut_or_removed(
     settings: Settings, embedder: Embedder, clock: Clock
 ) -> None:
     """Every query reads its last few rows back in float32 from the cache (kb/index.py); a cache file cut short or
     gone under a running kb sends those reads to Chroma, and the answer does not change."""
-    write_doc(settings.docs, "returns.md", "# Returns\n\nBlenders may be returned within 30 days.\n\n"
-              "# Fees\n\nOpened items carry a 10% restocking fee.", doc_id="returns", version=1)  # fmt: skip
-    kb = KnowledgeBase.open(settings, embedder, clock)
+    kb = _synced(settings, embedder, clock, "# Returns\n\nBlenders may be returned within 30 days.\n\n"
+                 "# Fees\n\nOpened items carry a 10% restocking fee.")  # fmt: skip
     try:
-        sync(kb)
         kb.store._cache.flush()
         answer = [(r.text, r.score) for r in kb.query(QUESTION).results]
         folder = settings.data / "vectors"
@@ -195,10 +201,7 @@ def test_a_running_kb_answers_the_same_when_its_cache_files_are_cut_or_removed(
 def test_a_vector_the_store_lost_is_stored_again_once_the_cache_no_longer_vouches_for_it(
     settings: Settings, embedder: Embedder, clock: Clock
 ) -> None:
-    write_doc(settings.docs, "returns.md", "# Returns\n\nBlenders may be returned within 30 days.", doc_id="returns",
-              version=1)  # fmt: skip
-    kb = KnowledgeBase.open(settings, embedder, clock)
-    sync(kb)
+    kb = _synced(settings, embedder, clock, "# Returns\n\nBlenders may be returned within 30 days.")
     truth = _served(kb)
     lost = kb.query(QUESTION).results[0].chunk_id
     kb.store._collection.delete(ids=[lost])  # Chroma lost it behind kb's back, and the cache was wiped
@@ -212,10 +215,7 @@ def test_a_vector_the_store_lost_is_stored_again_once_the_cache_no_longer_vouche
 def test_start_up_skips_the_store_check_only_while_the_cache_holds_exactly_the_ledgers_ids(
     settings: Settings, embedder: Embedder, clock: Clock
 ) -> None:
-    write_doc(settings.docs, "returns.md", "# Returns\n\nBlenders may be returned within 30 days.", doc_id="returns",
-              version=1)  # fmt: skip
-    kb = KnowledgeBase.open(settings, embedder, clock)
-    sync(kb)
+    kb = _synced(settings, embedder, clock, "# Returns\n\nBlenders may be returned within 30 days.")
     wanted = kb.ledger.all_chunk_ids()
     assert kb.store.holds_exactly(wanted)
     assert not kb.store.holds_exactly(wanted | {_ids(1, "other")[0]})
